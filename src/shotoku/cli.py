@@ -1,0 +1,73 @@
+"""The ``shotoku`` command.
+
+Each subcommand lives in its own module under :mod:`shotoku.commands` and exposes::
+
+    NAME: str                      # the subcommand's name
+    HELP: str                      # one line for ``shotoku --help``
+    def add_arguments(parser)      # its arguments
+    def run(args) -> int           # does the work; returns the exit status
+
+User errors (:class:`shotoku.errors.ShotokuError`) are printed as one line on stderr and give
+exit status 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import EXIT_USER_ERROR, ShotokuError
+
+COMMAND_MODULES = (
+    "separate",
+    "methods",
+    "info",
+    "evaluate",
+    "synth",
+    "simulate",
+    "models",
+    "demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shotoku",
+        description="Audio source separation: spatial methods, neural models, evaluation, remixing.",
+    )
+    parser.add_argument("--version", action="version", version=f"shotoku {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        modname = f"shotoku.commands.{name}"
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:  # subcommand not part of this build
+            if exc.name != modname:
+                raise
+            continue
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args._run(args) or 0)
+    except ShotokuError as exc:
+        print(f"shotoku: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("shotoku: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``shotoku`` subcommand (see :mod:`shotoku.cli`)."""
