@@ -38,9 +38,8 @@ SEPARATOR_MODULES = (
     "shotoku.spatial.ica",
 )
 
-# The method used when none is named; stereo input. Falls back to a mono-capable one otherwise.
-DEFAULT_METHOD = "projet"
-FALLBACK_METHOD = "pan"
+# The method used when none is named: by channel count of the input.
+DEFAULT_METHODS = {2: ("projet", "panmask"), "multi": ("auxiva",)}
 
 
 @dataclass
@@ -141,11 +140,22 @@ def available() -> list[Method]:
 
 
 def default_method(n_channels: int) -> str:
-    """The method used when none is named, for input with ``n_channels`` channels."""
+    """The method used when none is named, for input with ``n_channels`` channels.
+
+    Stereo: ``projet``; more channels: ``auxiva``. Mono input has no spatial cue, so there is
+    no default: :class:`~shotoku.errors.ChannelError` asks for a trained model instead.
+    """
+    from .errors import ChannelError
+
     _load()
-    if n_channels == 2 and DEFAULT_METHOD in _REGISTRY:
-        return DEFAULT_METHOD
-    return FALLBACK_METHOD
+    choices = DEFAULT_METHODS.get(n_channels) or (DEFAULT_METHODS["multi"] if n_channels > 2 else ())
+    for name in choices:
+        if name in _REGISTRY:
+            return name
+    raise ChannelError(
+        f"no default method for {n_channels}-channel input: spatial methods need 2 or more "
+        "channels; separate mono audio with a trained model (--model CHECKPOINT)"
+    )
 
 
 def convert_param(method: Method, key: str, value: str) -> Any:

@@ -1,0 +1,59 @@
+# shotoku: two commands do all set-up on a fresh machine.
+#   make demo   build an example song, separate it with the default method, score it
+#   make test   the same set-up plus test extras, then the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := fluidsynth timgm6mb-soundfont espeak-ng ffmpeg
+SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
+
+.PHONY: demo test system-deps install install-test bench clean
+
+demo: install
+	$(PY) -m shotoku demo --outdir demo-output
+
+test: install-test
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# Debian packages: fluidsynth + soundfont (synthetic songs), espeak-ng (sung vocals), ffmpeg
+# (museval/stempeg look for it at import). Installed when running as root, else the exact line to run.
+system-deps:
+	@missing=""; \
+	for c in fluidsynth espeak-ng ffmpeg; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	[ -f $(SOUNDFONT) ] || missing="$$missing timgm6mb-soundfont"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "shotoku needs Debian packages that are missing:$$missing"; \
+	    echo "run:  sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# constraints.txt pins the CPU build of PyTorch; pyproject.toml states an ordinary range.
+$(VENV)/.installed: pyproject.toml constraints.txt | system-deps $(VENV)/bin/python
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | system-deps $(VENV)/bin/python
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(VENV)/.installed $@
+
+bench: install-test
+	$(PY) bench/metrics.py
+	$(PY) bench/spatial.py
+	$(PY) bench/projet.py
+	$(PY) bench/synth.py
+	$(PY) bench/models.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

@@ -1,0 +1,349 @@
+"""Reading and writing audio.
+
+Everything in shotoku holds audio as float32 arrays [shape=(channels, samples)] plus a sample rate
+in Hz. :func:`load` reads wav, flac, ogg and mp3 through libsndfile (``soundfile``) and MUSDB
+``.stem.mp4`` / other containers through FFmpeg's libraries bundled in PyAV (no ``ffmpeg``
+program needed). :func:`save` writes atomically: a temporary file in the target folder, renamed
+over the target only when complete, so a failed run never leaves a half-written file, and it
+refuses to overwrite any path it is told to protect (the inputs).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import warnings
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioContentError, InputFileError, OutputError
+
+#: Stream names of a MUSDB18 ``.stem.mp4`` file, in stream order.
+MUSDB_STEMS = ("mixture", "drums", "bass", "other", "vocals")
+
+_CONTAINER_SUFFIXES = (".mp4", ".m4a", ".aac", ".webm", ".mkv", ".opus")
+
+
+class TruncatedAudioWarning(UserWarning):
+    """The file ends before its header says it should; only the samples present were read."""
+
+
+def _is_container(path: Path) -> bool:
+    return path.name.lower().endswith(_CONTAINER_SUFFIXES)
+
+
+def _check_path(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"no such file: '{path}'")
+    if path.is_dir():
+        raise InputFileError(f"'{path}' is a folder, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"cannot read '{path}': permission denied")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"'{path}' is empty (0 bytes)")
+    return path
+
+
+def _wav_declared_bytes(path: Path) -> tuple[int, int] | None:
+    """(declared data bytes, bytes present) of a RIFF/WAVE file's data chunk; None if not RIFF."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            ck = f.read(8)
+            cid, csize = ck[:4], struct.unpack("<I", ck[4:])[0]
+            if cid == b"data":
+                if csize in (0xFFFFFFFF, 0):  # streaming writers leave size unknown
+                    return None
+                return csize, size - pos - 8
+            pos += 8 + csize + (csize & 1)
+    return None
+
+
+def _load_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            declared = f.frames
+            blocks = []
+            try:
+                while True:
+                    b = f.read(1 << 18, dtype="float32", always_2d=True)
+                    if b.shape[0] == 0:
+                        break
+                    blocks.append(b)
+            except (RuntimeError, sf.LibsndfileError):
+                warnings.warn(
+                    f"'{path}' is cut off mid-stream; using the samples before the break",
+                    TruncatedAudioWarning,
+                    stacklevel=3,
+                )
+    except sf.LibsndfileError as exc:
+        raise _NotReadable(str(exc)) from None
+    data = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, 1), np.float32)
+    declared_bytes = _wav_declared_bytes(path) if path.suffix.lower() == ".wav" else None
+    if declared_bytes is not None and declared_bytes[1] < declared_bytes[0]:
+        warnings.warn(
+            f"'{path}' is cut off mid-stream ({declared_bytes[1]} of {declared_bytes[0]} data bytes); "
+            "using the samples present",
+            TruncatedAudioWarning,
+            stacklevel=3,
+        )
+    elif 0 < data.shape[0] < declared:
+        warnings.warn(f"'{path}' is cut off mid-stream", TruncatedAudioWarning, stacklevel=3)
+    return np.ascontiguousarray(data.T), rate
+
+
+class _NotReadable(Exception):
+    pass
+
+
+def _load_av(path: Path, stream: int | None) -> tuple[list[np.ndarray], int]:
+    """Decode audio streams with PyAV. ``stream=None`` decodes all of them."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # av raises many error types for non-media files
+        raise _NotReadable(str(exc)) from None
+    with container:
+        streams = list(container.streams.audio)
+        if not streams:
+            raise _NotReadable("no audio stream")
+        if stream is not None:
+            if not 0 <= stream < len(streams):
+                raise InputFileError(
+                    f"'{path}' has {len(streams)} audio stream(s); stream {stream} does not exist"
+                )
+            streams = [streams[stream]]
+        rate = streams[0].rate
+        out = []
+        for s in streams:
+            container.seek(0)
+            chunks = []
+            try:
+                for frame in container.decode(s):
+                    a = frame.to_ndarray()
+                    if frame.format.is_planar:
+                        a = a.reshape(len(frame.layout.channels), -1)
+                    else:
+                        a = a.reshape(-1, len(frame.layout.channels)).T
+                    chunks.append(_to_float(a))
+            except av.error.FFmpegError:
+                warnings.warn(
+                    f"'{path}' is cut off mid-stream; using the samples before the break",
+                    TruncatedAudioWarning,
+                    stacklevel=3,
+                )
+            data = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
+            if s.rate != rate:
+                data = resample(data, s.rate, rate)
+            out.append(data)
+        n = min(a.shape[1] for a in out)
+        return [np.ascontiguousarray(a[:, :n]) for a in out], rate
+
+
+def _to_float(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind == "f":
+        return a.astype(np.float32, copy=False)
+    info = np.iinfo(a.dtype)
+    return (a.astype(np.float32) / float(-info.min)).astype(np.float32)
+
+
+def _validate(audio: np.ndarray, path: Path) -> np.ndarray:
+    if audio.shape[-1] == 0:
+        raise InputFileError(f"'{path}' has a header but no samples")
+    if not np.all(np.isfinite(audio)):
+        raise AudioContentError(f"'{path}' contains NaN or infinite samples; repair or re-export it")
+    return audio
+
+
+def load(path, stream: int | None = None, rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file.
+
+    Parameters
+    ----------
+    path: file to read: wav, flac, ogg, mp3 (libsndfile), or .mp4/.m4a and MUSDB .stem.mp4 (PyAV)
+    stream: for multi-stream files (MUSDB .stem.mp4), which audio stream to read: 0 = mixture,
+        1 drums, 2 bass, 3 other, 4 vocals. None reads the first stream.
+    rate: resample to this rate (Hz) if given and different
+
+    Returns
+    -------
+    audio: float32 [shape=(channels, samples)], values in [-1, 1] for integer formats
+    rate: sample rate in Hz
+
+    A file cut off mid-stream is read as far as it goes, with a :class:`TruncatedAudioWarning`.
+    Raises :class:`~shotoku.errors.InputFileError` for a missing, unreadable or non-audio file
+    or one with no samples, :class:`~shotoku.errors.AudioContentError` for NaN/Inf samples.
+
+    Example
+    -------
+    >>> audio, rate = load("song.wav")            # doctest: +SKIP
+    >>> audio.shape, rate                         # doctest: +SKIP
+    ((2, 441000), 44100)
+    """
+    path = _check_path(path)
+    try:
+        if _is_container(path) or stream is not None:
+            arrays, sr = _load_av(path, 0 if stream is None else stream)
+            audio = arrays[0]
+        else:
+            try:
+                audio, sr = _load_soundfile(path)
+            except _NotReadable:
+                arrays, sr = _load_av(path, 0)
+                audio = arrays[0]
+    except _NotReadable:
+        raise InputFileError(f"'{path}' is not a readable audio file") from None
+    audio = _validate(audio, path)
+    if rate is not None and rate != sr:
+        audio, sr = resample(audio, sr, rate), rate
+    return audio, sr
+
+
+def load_stems(path, names: tuple[str, ...] = MUSDB_STEMS) -> tuple[dict[str, np.ndarray], int]:
+    """Read every audio stream of a multi-stream file (MUSDB18 ``.stem.mp4``).
+
+    Returns
+    -------
+    stems: {name: float32 [shape=(channels, samples)]}; streams named by ``names`` in order
+        (``mixture, drums, bass, other, vocals`` for MUSDB18), extra streams ``stream_<i>``
+    rate: sample rate in Hz
+
+    Example
+    -------
+    >>> import stempeg                                     # doctest: +SKIP
+    >>> stems, rate = load_stems(stempeg.example_stem_path())  # doctest: +SKIP
+    >>> sorted(stems)                                      # doctest: +SKIP
+    ['bass', 'drums', 'mixture', 'other', 'vocals']
+    """
+    path = _check_path(path)
+    try:
+        arrays, sr = _load_av(path, None)
+    except _NotReadable:
+        raise InputFileError(f"'{path}' is not a readable audio file") from None
+    out = {}
+    for i, a in enumerate(arrays):
+        out[names[i] if i < len(names) else f"stream_{i}"] = _validate(a, path)
+    return out, sr
+
+
+def info(path) -> dict:
+    """Describe an audio file without decoding all of it where the format allows.
+
+    Returns a dict with ``path``, ``format``, ``channels``, ``rate`` (Hz), ``samples``,
+    ``duration`` (s) and, for multi-stream files, ``streams``.
+    """
+    path = _check_path(path)
+    if not _is_container(path):
+        import soundfile as sf
+
+        try:
+            i = sf.info(str(path))
+            if i.frames == 0:
+                raise InputFileError(f"'{path}' has a header but no samples")
+            return {
+                "path": str(path), "format": f"{i.format} {i.subtype}", "channels": i.channels,
+                "rate": i.samplerate, "samples": i.frames, "duration": i.frames / i.samplerate,
+            }
+        except sf.LibsndfileError:
+            pass
+    try:
+        arrays, sr = _load_av(path, None)
+    except _NotReadable:
+        raise InputFileError(f"'{path}' is not a readable audio file") from None
+    a = arrays[0]
+    if a.shape[1] == 0:
+        raise InputFileError(f"'{path}' has a header but no samples")
+    return {
+        "path": str(path), "format": path.suffix.lstrip(".").upper(), "channels": a.shape[0],
+        "rate": sr, "samples": a.shape[1], "duration": a.shape[1] / sr, "streams": len(arrays),
+    }
+
+
+_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
+
+
+def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect=()) -> Path:
+    """Write audio atomically.
+
+    Parameters
+    ----------
+    path: target file; its suffix picks the format (.wav float32 by default, .flac 24-bit,
+        .ogg Vorbis, .mp3)
+    audio: [shape=(channels, samples)] float array, or (samples,) for mono
+    rate: sample rate in Hz
+    subtype: libsndfile subtype overriding the default (e.g. "PCM_16")
+    protect: paths that must never be overwritten (the run's inputs)
+
+    The data go to a temporary file in the same folder, renamed over ``path`` once complete.
+    Raises :class:`~shotoku.errors.OutputError` when the folder cannot be written or ``path``
+    is one of ``protect``.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    for p in protect:
+        if Path(p).exists() and path.exists() and os.path.samefile(p, path):
+            raise OutputError(f"refusing to overwrite the input file '{path}'; choose another output")
+    ext = path.suffix.lower()
+    if ext not in _SUBTYPES:
+        raise OutputError(f"cannot write '{path}': unknown format '{ext}' (use .wav, .flac, .ogg or .mp3)")
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2 or audio.shape[1] == 0:
+        raise AudioContentError(f"cannot write '{path}': audio must be (channels, samples) and non-empty")
+    if not np.all(np.isfinite(audio)):
+        raise AudioContentError(f"cannot write '{path}': audio contains NaN or infinite values")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext + ".part", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder '{folder}': {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        st = subtype or _SUBTYPES[ext]
+        data = audio.T
+        if ext != ".wav" or st.startswith("PCM"):
+            data = np.clip(data, -1.0, 1.0)
+        sf.write(tmp, data, int(rate), subtype=st, format=ext.lstrip(".").upper().replace("MP3", "MP3"))
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        raise
+    return path
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Change the sample rate with a polyphase filter (``scipy.signal.resample_poly``).
+
+    audio: [shape=(..., samples)] float array
+    Returns float32 [shape=(..., round(samples * rate_out / rate_in))].
+    """
+    if rate_in == rate_out:
+        return np.asarray(audio, dtype=np.float32)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate_in), int(rate_out))
+    up, down = int(rate_out) // g, int(rate_in) // g
+    y = resample_poly(np.asarray(audio, dtype=np.float64), up, down, axis=-1)
+    n = int(round(audio.shape[-1] * rate_out / rate_in))
+    return np.ascontiguousarray(y[..., :n], dtype=np.float32)
