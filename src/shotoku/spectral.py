@@ -199,15 +199,16 @@ def wiener(X, psd, cov, eps: float = 1e-10, block: int = 256):
     eye = np.eye(C)
     for f0 in range(0, F, block):
         f1 = min(F, f0 + block)
-        v = psd[:, f0:f1]  # (J, b, T)
-        R = cov[:, f0:f1]  # (J, b, C, C)
+        # double precision inside: near rank-deficient mixture models lose digits in complex64
+        v = psd[:, f0:f1].astype(np.float64)  # (J, b, T)
+        R = cov[:, f0:f1].astype(np.complex128)  # (J, b, C, C)
         # Σ_x(f, t) = Σ_j v_j R_j  -> (b, T, C, C)
         Sx = np.einsum("jft,jfcd->ftcd", v, R)
         load = np.real(np.trace(Sx, axis1=-2, axis2=-1)) / C  # (b, T)
         reg = eps * (load.mean(axis=-1, keepdims=True) + 1e-30) + 1e-30
         Sx = Sx + reg[..., None, None] * eye
         inv = np.linalg.inv(Sx)
-        xf = X[:, f0:f1].transpose(1, 2, 0)  # (b, T, C)
+        xf = X[:, f0:f1].transpose(1, 2, 0).astype(np.complex128)  # (b, T, C)
         z = np.einsum("ftcd,ftd->ftc", inv, xf)  # Σ_x⁻¹ x
         y = np.einsum("jft,jfcd,ftd->jcft", v, R, z)
         dead = v.sum(axis=0) <= 0  # (b, T): no source claims the bin
