@@ -32,6 +32,7 @@ def run(args) -> int:
             tags.append("oracle: needs --references")
         print(f"{m.name}  —  {m.description}" + (f"  [{'; '.join(tags)}]" if tags else ""))
         for p in m.params.values():
-            print(f"    {p.name + "=" + repr(p.default):<24} {p.doc}")
+            setting = f"{p.name}={p.default!r}"
+            print(f"    {setting:<24} {p.doc}")
         print()
     return 0
