@@ -7,6 +7,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from .. import registry
 from ..errors import ParameterError
 
@@ -39,7 +41,7 @@ def _load_references(folder, rate, shape):
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(f"references folder '{folder}' does not exist")
-    refs = {}
+    refs, paths = {}, []
     for f in sorted(folder.iterdir()):
         if f.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3") and f.stem != "mixture":
             a, r = load(f)
@@ -48,11 +50,12 @@ def _load_references(folder, rate, shape):
             if a.shape[0] != shape[0]:
                 raise MismatchError(f"reference '{f.name}' has {a.shape[0]} channel(s), the mixture {shape[0]}")
             n = shape[1]
-            a = a[:, :n] if a.shape[1] >= n else __import__("numpy").pad(a, ((0, 0), (0, n - a.shape[1])))
+            a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
             refs[f.stem] = a
+            paths.append(f)
     if not refs:
         raise InputFileError(f"no reference audio files in '{folder}'")
-    return refs
+    return refs, paths
 
 
 def run(args) -> int:
@@ -72,6 +75,7 @@ def run(args) -> int:
     timings["load_s"] = time.perf_counter() - t0
 
     params: dict = {}
+    inputs = [Path(args.input)]
     if args.model:
         if args.param or args.sources:
             raise ParameterError("--param and --sources apply to --method, not to --model")
@@ -103,7 +107,8 @@ def run(args) -> int:
         if method.needs_references:
             if not args.references:
                 raise ParameterError(f"method '{method_name}' is an oracle: give the true sources with --references DIR")
-            call["references"] = _load_references(args.references, rate, mixture.shape)
+            call["references"], ref_paths = _load_references(args.references, rate, mixture.shape)
+            inputs += ref_paths
         run_sep = lambda: separation.separate(mixture, rate, method=method_name, **call)  # noqa: E731
 
     if sys.stderr.isatty():
@@ -118,7 +123,7 @@ def run(args) -> int:
         "versions": versions(), "timings": timings,
     }
     t0 = time.perf_counter()
-    paths = write_images(outdir, images, rate, record, ext="." + args.format, protect=[args.input])
+    paths = write_images(outdir, images, rate, record, ext="." + args.format, protect=inputs)
     timings["write_s"] = time.perf_counter() - t0
     print(f"{len(paths)} source image(s) in {outdir}/ ({method_name}, {timings['separate_s']:.1f} s):")
     for name, path in paths.items():
