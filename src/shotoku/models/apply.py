@@ -1,0 +1,361 @@
+"""The one inference path: any shotoku model (or checkpoint) becomes a separator.
+
+Long input is cut into overlapping chunks, each with the context its model needs, the chunks run
+in batches, and their outputs are faded back together with complementary raised-cosine fades
+(``sin²`` rising where ``cos²`` falls, so the weights sum to one at every sample: a signal the
+model passes unchanged comes out unchanged, with no seam). The layout follows Demucs' ``apply.py``
+(Défossez et al., 2019/2021) in spirit; it departs from it in cutting chunks so that every kept
+output sample has its model's full receptive field (no reliance on the fade to hide edge effects)
+and in aligning spectrogram chunks to the global STFT frame grid.
+
+- waveform models (``DOMAIN == "waveform"``): a chunk producing ``n_out`` output samples reads
+  ``model.input_length(n_out)`` input samples, ``(n_in - n_out) // 2`` of context on the left; the
+  signal is zero-padded beyond its ends.
+- spectrogram models (``DOMAIN == "spectrogram"``): each chunk reads ``model.n_fft +
+  model.frame_context * model.hop`` samples of real signal each side (rounded up to whole hops, none
+  beyond the signal's ends), takes :func:`shotoku.spectral.stft` of that segment, the model maps
+  its magnitude to target magnitudes, ratio masks of their powers (the Wiener gains with the
+  model's magnitudes as PSDs) filter the mixture STFT with its own phase, or the multichannel
+  Wiener post-filter :func:`shotoku.postfilter.postfilter` does when ``wiener=True``. A single-
+  target model gets a residual ``max(|X| - |Ŝ|, 0)`` as the competing source, so that its mask
+  is not identically one.
+
+Input whose length fits in one chunk is processed in one piece, exactly as a direct call of the
+model on the whole signal would (waveform: zero-padded by the model's context; spectrogram: the
+STFT of the whole signal).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Callable
+
+import numpy as np
+
+from ..errors import AudioContentError, ChannelError, ParameterError
+
+DEFAULT_CHUNK_SECONDS = 10.0
+DEFAULT_OVERLAP = 0.25
+DEFAULT_BATCH_SIZE = 4
+MASK_EPS = 1e-10
+
+
+def resolve_device(device: str | None = None):
+    """``None`` or ``"cpu"`` → CPU; ``"auto"`` → the first CUDA GPU when present, else CPU;
+    ``"cuda"``/``"cuda:N"`` → that GPU (:class:`~shotoku.errors.ParameterError` when absent)."""
+    import torch
+
+    if device is None or device == "cpu":
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"unknown device '{device}'; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device '{device}' asked for but no CUDA GPU is available; use --device cpu or auto")
+    return dev
+
+
+def _check_mixture(mixture) -> np.ndarray:
+    x = np.asarray(mixture)
+    if x.ndim != 2:
+        raise AudioContentError(f"mixture must have shape (channels, samples), got shape {x.shape}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise AudioContentError(f"mixture holds no samples (shape {x.shape}); give a non-empty signal")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise AudioContentError("mixture contains NaN or infinite samples; clean or re-export the audio")
+    return x
+
+
+def chunk_plan(n: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
+    """Output regions ``[(start, end), ...]`` covering ``0..n``.
+
+    n: signal length in samples; chunk: region length; overlap: samples shared by consecutive
+    regions (``0 <= overlap <= chunk // 2``). One region ``(0, n)`` when ``n <= chunk``; otherwise
+    regions start every ``chunk - overlap`` samples, all of length ``chunk`` except the last, which
+    ends at ``n`` and still overlaps its predecessor by exactly ``overlap``.
+    """
+    if n <= chunk:
+        return [(0, n)]
+    step = chunk - overlap
+    count = math.ceil((n - chunk) / step) + 1
+    return [(i * step, min(i * step + chunk, n)) for i in range(count)]
+
+
+def fade_weights(length: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    """Weights [shape=(length,)] of one region: ``sin²`` rise over its first ``overlap`` samples
+    (unless ``first``), ``cos²`` fall over its last ``overlap`` (unless ``last``), one elsewhere.
+    Neighbouring regions' weights sum to one on their shared samples."""
+    w = np.ones(length, dtype=np.float32)
+    if overlap > 0:
+        rise = np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / overlap) ** 2
+        if not first:
+            w[:overlap] = rise
+        if not last:
+            w[-overlap:] = 1.0 - rise
+    return w
+
+
+def _window(x: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``x[:, start:start+length]`` with zeros where that runs beyond the signal."""
+    n = x.shape[-1]
+    lo, hi = max(start, 0), min(start + length, n)
+    if lo == start and hi == start + length:
+        return x[:, lo:hi]
+    out = np.zeros((x.shape[0], length), dtype=x.dtype)
+    if hi > lo:
+        out[:, lo - start : hi - start] = x[:, lo:hi]
+    return out
+
+
+class _ChannelFold:
+    """Maps a mixture's C channels onto the network's own channel count.
+
+    Same count: one batch item. Mono network on C channels: C batch items of one channel.
+    A network with more channels on mono input: the channel repeated, outputs averaged back.
+    """
+
+    def __init__(self, model_channels: int, channels: int, name: str):
+        self.mc, self.c = int(model_channels), int(channels)
+        if not (self.mc == self.c or self.mc == 1 or self.c == 1):
+            raise ChannelError(
+                f"model '{name}' takes {self.mc} channel(s), the mixture has {self.c}; "
+                f"give a {self.mc}-channel or mono mixture"
+            )
+
+    @property
+    def items(self) -> int:
+        return self.c if (self.mc == 1 and self.c > 1) else 1
+
+    def fold(self, t):
+        """(C, ...) → (items, model channels, ...)."""
+        if self.mc == self.c:
+            return t.unsqueeze(0)
+        if self.mc == 1:
+            return t.unsqueeze(1)
+        return t.expand(self.mc, *t.shape[1:]).unsqueeze(0)
+
+    def unfold(self, t):
+        """(items, S, model channels, ...) → (S, C, ...)."""
+        if self.mc == self.c:
+            return t[0]
+        if self.mc == 1:
+            return t[:, :, 0].transpose(0, 1)
+        return t[0].mean(dim=1, keepdim=True)
+
+
+def _groups(keys: list, batch_size: int) -> list[list[int]]:
+    """Indices of consecutive equal ``keys`` grouped into batches of at most ``batch_size``."""
+    groups: list[list[int]] = []
+    for i, key in enumerate(keys):
+        if groups and len(groups[-1]) < batch_size and keys[groups[-1][0]] == key:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _forward(model, pieces: list, device) -> list:
+    """One forward pass over ``pieces`` (tensors (items, Cm, ...)) concatenated along the batch
+    dimension; returns the outputs (items, S, Cm, ...) split back per piece."""
+    import torch
+
+    out = model(torch.cat(pieces).to(device)).float()
+    return list(torch.split(out, [p.shape[0] for p in pieces]))
+
+
+def _overlap_add(model, n: int, channels: int, regions, keys, batch_size: int, overlap: int, progress: bool, process):
+    """Fade together the outputs of ``process(indices) -> [(S, C, end - start) arrays]`` over
+    ``regions``, processed in batches of equal ``keys``; returns (S, C, n) float32."""
+    from tqdm import tqdm
+
+    images = np.zeros((len(model.targets), channels, n), dtype=np.float32)
+    groups = _groups(keys, batch_size)
+    bar = tqdm(groups, desc=model.NAME, unit="batch", leave=False, disable=not (progress and sys.stderr.isatty()))
+    for group in bar:
+        for k, y in zip(group, process(group)):
+            s, e = regions[k]
+            images[..., s:e] += y * fade_weights(e - s, overlap, k == 0, k == len(regions) - 1)
+    return images
+
+
+def _separate_waveform(model, x: np.ndarray, chunk: int, overlap: int, batch_size: int, device, progress: bool):
+    import torch
+
+    C, n = x.shape
+    fold = _ChannelFold(model.channels, C, model.NAME)
+    regions = chunk_plan(n, chunk, overlap)
+    size = regions[0][1] - regions[0][0]
+    n_in = int(model.input_length(size))
+    n_out = int(model.output_length(n_in))
+    if n_out < size:
+        raise RuntimeError(f"{model.NAME}: input_length({size}) = {n_in} yields only {n_out} output samples")
+    ctx = (n_in - n_out) // 2
+
+    def process(group):
+        pieces = [fold.fold(torch.from_numpy(np.ascontiguousarray(_window(x, regions[k][0] - ctx, n_in)))) for k in group]
+        outs = _forward(model, pieces, device)
+        return [fold.unfold(o)[..., : regions[k][1] - regions[k][0]].cpu().numpy() for k, o in zip(group, outs)]
+
+    return _overlap_add(model, n, C, regions, [n_in] * len(regions), batch_size, overlap, progress, process)
+
+
+def _spectrogram_images(X, magnitudes, wiener: bool):
+    """Images (S, C, F, T) complex from the mixture STFT X (C, F, T) and estimates (S, C, F, T)."""
+    import torch
+
+    est = magnitudes.clamp_min(0.0)
+    power = est**2
+    if est.shape[0] == 1:
+        residual = (X.abs() - est[0]).clamp_min(0.0) ** 2
+        masks = power / (power[0] + residual + MASK_EPS)
+    else:
+        masks = power / (power.sum(dim=0, keepdim=True) + MASK_EPS)
+    images = masks * X.unsqueeze(0)
+    if wiener:
+        from ..postfilter import postfilter
+
+        filtered = postfilter(X.cpu().numpy(), images.cpu().numpy(), iterations=1)
+        images = torch.as_tensor(np.asarray(filtered)).to(X.device)
+    return images
+
+
+def _separate_spectrogram(model, x: np.ndarray, chunk: int, overlap: int, batch_size: int, device, progress: bool, wiener: bool):
+    import torch
+
+    from .. import spectral
+
+    C, n = x.shape
+    n_fft, hop = int(model.n_fft), int(model.hop)
+    window = getattr(model, "window", "hann")
+    fold = _ChannelFold(model.channels, C, model.NAME)
+    margin = hop * math.ceil((n_fft + hop * int(model.frame_context)) / hop)
+    regions = chunk_plan(n, chunk, overlap)
+    segments = [(max(0, s - margin), min(n, e + margin)) for s, e in regions]
+
+    def process(group):
+        spectra = []
+        for k in group:
+            a, b = segments[k]
+            seg = torch.from_numpy(np.ascontiguousarray(x[:, a:b])).to(device)
+            spectra.append(spectral.stft(seg, n_fft=n_fft, hop=hop, window=window))
+        outs = _forward(model, [fold.fold(X.abs()) for X in spectra], device)
+        result = []
+        for k, X, out in zip(group, spectra, outs):
+            (s, e), (a, b) = regions[k], segments[k]
+            Y = _spectrogram_images(X, fold.unfold(out), wiener)
+            y = spectral.istft(Y, n_fft=n_fft, hop=hop, window=window, length=b - a)
+            result.append(y[..., s - a : e - a].float().cpu().numpy())
+        return result
+
+    keys = [b - a for a, b in segments]
+    return _overlap_add(model, n, C, regions, keys, batch_size, overlap, progress, process)
+
+
+def separate_with_model(
+    model,
+    mixture: np.ndarray,
+    rate: int,
+    *,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    overlap: float = DEFAULT_OVERLAP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | None = None,
+    wiener: bool = False,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Separate ``mixture`` with a shotoku model; returns ``{target: image}``.
+
+    model: a shotoku architecture instance (moved to ``device`` and put in eval mode)
+    mixture: float32 [shape=(channels, samples)] at ``rate``; channels must equal the model's, or
+        be 1, or the model be mono (then each channel is separated on its own)
+    rate: sample rate of ``mixture`` in Hz; resampled to ``model.sample_rate`` and back
+        with :func:`shotoku.io.resample`
+    chunk_seconds: output length of one chunk in seconds (context comes on top)
+    overlap: fraction of a chunk shared with the next one, crossfaded (0 to 0.5)
+    batch_size: chunks per forward pass
+    device: None/"cpu", "cuda", "cuda:N" or "auto" (a GPU when present)
+    wiener: spectrogram models only: multichannel Wiener post-filter (one iteration) after masking
+    progress: show a progress bar on a terminal
+    Returns {target name: float32 [shape=(channels, samples)]}, same shape as ``mixture``.
+    """
+    import torch
+
+    x = _check_mixture(mixture)
+    if not (0.0 <= overlap <= 0.5):
+        raise ParameterError(f"overlap must lie between 0 and 0.5, got {overlap}")
+    if chunk_seconds <= 0 or batch_size < 1:
+        raise ParameterError("chunk_seconds must be positive and batch_size at least 1")
+    if wiener and model.DOMAIN != "spectrogram":
+        raise ParameterError(f"the Wiener post-filter needs a spectrogram model; '{model.NAME}' works on waveforms")
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    C, n = x.shape
+    sr = int(model.sample_rate)
+    if int(rate) != sr:
+        from ..io import resample
+
+        x = np.ascontiguousarray(resample(x, int(rate), sr), dtype=np.float32)
+    unit = int(model.hop) if model.DOMAIN == "spectrogram" else 1
+    chunk = max(unit, unit * round(chunk_seconds * sr / unit))
+    shared = unit * round(overlap * chunk / unit)
+    shared = min(shared, unit * (chunk // unit // 2))
+    with torch.inference_mode():
+        if model.DOMAIN == "spectrogram":
+            images = _separate_spectrogram(model, x, chunk, shared, batch_size, dev, progress, wiener)
+        elif model.DOMAIN == "waveform":
+            images = _separate_waveform(model, x, chunk, shared, batch_size, dev, progress)
+        else:
+            raise ValueError(f"model '{model.NAME}' has unknown DOMAIN '{model.DOMAIN}'")
+    S = images.shape[0]
+    if int(rate) != sr:
+        from ..io import resample
+
+        images = np.asarray(resample(images.reshape(S * C, -1), sr, int(rate)), dtype=np.float32).reshape(S, C, -1)
+    if images.shape[-1] < n:
+        images = np.pad(images, ((0, 0), (0, 0), (0, n - images.shape[-1])))
+    images = images[..., :n]
+    return {t: np.ascontiguousarray(images[j], dtype=np.float32) for j, t in enumerate(model.targets)}
+
+
+def load_separator(
+    path,
+    *,
+    device: str | None = None,
+    wiener: bool = False,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    overlap: float = DEFAULT_OVERLAP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = False,
+) -> Callable[..., dict[str, np.ndarray]]:
+    """Load the checkpoint at ``path`` and return ``separator(mixture, rate, **overrides) -> dict``.
+
+    The keywords set the defaults of :func:`separate_with_model`; ``overrides`` may change
+    ``chunk_seconds``, ``overlap``, ``batch_size``, ``wiener`` and ``progress`` per call.
+    The returned function carries ``model``, ``targets``, ``sample_rate`` and ``info`` (the
+    checkpoint's metadata) as attributes. Raises :class:`shotoku.errors.InputFileError` for a
+    missing or bad checkpoint and :class:`shotoku.errors.ParameterError` for an unusable device.
+    """
+    from .checkpoint import load_checkpoint
+
+    dev = resolve_device(device)
+    model, info = load_checkpoint(path, device=str(dev))
+    defaults = dict(chunk_seconds=chunk_seconds, overlap=overlap, batch_size=batch_size, wiener=wiener, progress=progress)
+    if wiener and model.DOMAIN != "spectrogram":
+        raise ParameterError(f"the Wiener post-filter needs a spectrogram model; '{model.NAME}' works on waveforms")
+
+    def separator(mixture: np.ndarray, rate: int, **overrides) -> dict[str, np.ndarray]:
+        unknown = set(overrides) - set(defaults)
+        if unknown:
+            raise ParameterError(f"unknown option(s) for a model separator: {', '.join(sorted(unknown))}")
+        return separate_with_model(model, mixture, rate, device=str(dev), **{**defaults, **overrides})
+
+    separator.model = model
+    separator.targets = list(model.targets)
+    separator.sample_rate = int(model.sample_rate)
+    separator.info = info
+    return separator

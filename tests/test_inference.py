@@ -1,0 +1,282 @@
+"""Inference path (chunking, fades, context, resampling, devices) and checkpoints.
+
+Small contract-satisfying modules stand in for networks where an exact expected output is
+needed: ``FIRWave`` (a fixed valid FIR filter per target: finite, known context) and
+``FrameConv`` (a convolution over STFT frames: known frame context). The four real
+architectures are checked in their small configurations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from shotoku import models
+from shotoku.errors import AudioContentError, ChannelError, InputFileError, ParameterError
+from shotoku.models.apply import chunk_plan, fade_weights, load_separator, separate_with_model
+from shotoku.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
+
+class _Contract(nn.Module):
+    CONFIGS = {"paper": {}, "small": {}}
+
+    def __init__(self, targets, channels=2, config="small", **overrides):
+        super().__init__()
+        cfg = dict(self.CONFIGS[config]) if isinstance(config, str) else dict(config)
+        cfg.update(overrides)
+        self.targets, self.channels = list(targets), int(channels)
+        self.sample_rate = int(cfg.get("sample_rate", 8000))
+        self.config = {**cfg, "sample_rate": self.sample_rate, "targets": self.targets, "channels": self.channels}
+
+    def describe(self):
+        return {"name": self.NAME, "domain": self.DOMAIN, "receptive_field": self.receptive_field}
+
+
+class FIRWave(_Contract):
+    """Waveform test model: each target is a valid FIR filter (taps 2k+1) of its channel;
+    ``identity=True`` makes target j a centred unit impulse times ``1/S`` (outputs add up to the
+    input). Input lengths are multiples of 8 to exercise ``input_length``."""
+
+    NAME, DOMAIN = "test-fir-wave", "waveform"
+
+    def __init__(self, targets, channels=2, config="small", **overrides):
+        super().__init__(targets, channels, config, **overrides)
+        self.k = int(self.config.get("k", 20))
+        S, taps = len(self.targets), 2 * self.k + 1
+        g = torch.Generator().manual_seed(int(self.config.get("seed", 0)))
+        w = torch.randn(S, taps, generator=g) / taps**0.5
+        if self.config.get("identity", False):
+            w = torch.zeros(S, taps)
+            w[:, self.k] = 1.0 / S
+        self.weight = nn.Parameter(w)
+        self.receptive_field = taps
+
+    def output_length(self, n_in):
+        return n_in - 2 * self.k
+
+    def input_length(self, n_out):
+        return 8 * -(-(n_out + 2 * self.k) // 8)
+
+    def forward(self, x):
+        B, C, N = x.shape
+        y = torch.nn.functional.conv1d(x.reshape(B * C, 1, N), self.weight.unsqueeze(1))
+        return y.reshape(B, C, len(self.targets), -1).transpose(1, 2)
+
+
+class FrameConv(_Contract):
+    """Spectrogram test model: target magnitude = |convolution of the magnitude over ±fc frames|
+    (zero 'same' padding, so any T works); ``identity=True`` returns the magnitude itself with
+    per-target gains."""
+
+    NAME, DOMAIN = "test-frame-conv", "spectrogram"
+
+    def __init__(self, targets, channels=2, config="small", **overrides):
+        super().__init__(targets, channels, config, **overrides)
+        self.n_fft, self.hop = int(self.config.get("n_fft", 256)), int(self.config.get("hop", 64))
+        self.frame_context = int(self.config.get("frame_context", 3))
+        S, taps = len(self.targets), 2 * self.frame_context + 1
+        g = torch.Generator().manual_seed(int(self.config.get("seed", 0)))
+        w = torch.rand(S, taps, generator=g) + 0.1
+        if self.config.get("identity", False):
+            w = torch.zeros(S, taps)
+            w[:, self.frame_context] = torch.arange(1, S + 1, dtype=torch.float32)
+        self.weight = nn.Parameter(w)
+        self.receptive_field = taps
+
+    def forward(self, mag):
+        B, C, F, T = mag.shape
+        flat = mag.reshape(B * C * F, 1, T)
+        y = torch.nn.functional.conv1d(flat, self.weight.unsqueeze(1), padding=self.frame_context)
+        return y.reshape(B, C, F, len(self.targets), T).permute(0, 3, 1, 2, 4).abs()
+
+
+@pytest.fixture
+def test_architectures():
+    """Make the test modules reachable by name (for checkpoints), removed afterwards."""
+    for cls in (FIRWave, FrameConv):
+        models.register_architecture(cls)
+    yield
+    for cls in (FIRWave, FrameConv):
+        models.ARCHITECTURE_MODULES.pop(cls.NAME, None)
+        models._CLASSES.pop(cls.NAME, None)
+
+
+def sine(seconds, rate, freq=440.0, channels=2, amp=0.5):
+    t = np.arange(int(seconds * rate)) / rate
+    x = amp * np.sin(2 * np.pi * freq * t)
+    return np.stack([x * (1.0 - 0.3 * c) for c in range(channels)]).astype(np.float32)
+
+
+def noise(seconds, rate, channels=2, seed=0):
+    return (0.3 * np.random.default_rng(seed).standard_normal((channels, int(seconds * rate)))).astype(np.float32)
+
+
+def stacked(images):
+    return np.stack(list(images.values()))
+
+
+# ---------------------------------------------------------------- chunk geometry and fades
+
+
+def test_chunk_plan_covers_signal_with_exact_overlaps():
+    for n in (1, 99, 100, 101, 1000, 1234):
+        regions = chunk_plan(n, 100, 25)
+        assert regions[0][0] == 0 and regions[-1][1] == n
+        for (s0, e0), (s1, e1) in zip(regions, regions[1:]):
+            assert e0 - s1 == 25 and e1 > e0
+
+
+def test_fades_sum_to_one():
+    n, chunk, overlap = 1000, 128, 32
+    total = np.zeros(n)
+    regions = chunk_plan(n, chunk, overlap)
+    for k, (s, e) in enumerate(regions):
+        total[s:e] += fade_weights(e - s, overlap, k == 0, k == len(regions) - 1)
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- exactness with test modules
+
+
+@pytest.mark.parametrize("cls", [FIRWave, FrameConv])
+def test_identity_passes_long_sine_without_seam(cls):
+    rate = 8000
+    x = sine(8.0, rate)
+    net = cls(["a", "b"], config={"identity": True, "sample_rate": rate})
+    images = separate_with_model(net, x, rate, chunk_seconds=1.0, overlap=0.25, batch_size=3)
+    total = sum(images.values())
+    assert total.shape == x.shape and total.dtype == np.float32
+    np.testing.assert_allclose(total, x, atol=1e-5)
+    if cls is FIRWave:
+        np.testing.assert_allclose(images["a"], x / 2, atol=1e-5)
+    else:  # power-ratio masks of gains 1 and 2: 1/5 and 4/5
+        np.testing.assert_allclose(images["a"], x / 5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [FIRWave, FrameConv])
+def test_chunked_equals_one_shot_with_full_context(cls):
+    """Models with a finite context give the same output however the input is cut."""
+    rate = 8000
+    x = noise(3.1, rate)
+    net = cls(["a", "b"], config={"sample_rate": rate, "seed": 3})
+    whole = stacked(separate_with_model(net, x, rate, chunk_seconds=60.0))
+    for chunk, overlap, batch in ((0.5, 0.25, 2), (1.0, 0.0, 4), (0.37, 0.5, 1)):
+        cut = stacked(separate_with_model(net, x, rate, chunk_seconds=chunk, overlap=overlap, batch_size=batch))
+        np.testing.assert_allclose(cut, whole, atol=1e-4)
+
+
+def test_waveform_one_chunk_equals_direct_call():
+    rate = 8000
+    x = noise(2.0, rate)
+    net = FIRWave(["a", "b"], config={"sample_rate": rate, "seed": 1})
+    n = x.shape[1]
+    n_in = net.input_length(n)
+    ctx = (n_in - net.output_length(n_in)) // 2
+    xin = np.zeros((2, n_in), np.float32)
+    xin[:, ctx : ctx + n] = x
+    with torch.no_grad():
+        direct = net(torch.from_numpy(xin)[None])[0, ..., :n].numpy()
+    np.testing.assert_allclose(stacked(separate_with_model(net, x, rate)), direct, atol=1e-6)
+
+
+def test_single_target_gets_residual_mask():
+    rate = 8000
+    x = noise(1.0, rate)
+    same = FrameConv(["a"], config={"identity": True, "sample_rate": rate})
+    np.testing.assert_allclose(separate_with_model(same, x, rate)["a"], x, atol=1e-5)
+
+
+def test_channel_handling():
+    rate = 8000
+    x = noise(1.5, rate)
+    mono_net = FIRWave(["a", "b"], channels=1, config={"identity": True, "sample_rate": rate})
+    out = separate_with_model(mono_net, x, rate, chunk_seconds=0.5)
+    np.testing.assert_allclose(out["a"] + out["b"], x, atol=1e-5)
+    stereo_net = FrameConv(["a", "b"], channels=2, config={"identity": True, "sample_rate": rate})
+    out = separate_with_model(stereo_net, x[:1], rate, chunk_seconds=0.5)
+    assert out["a"].shape == (1, x.shape[1])
+    np.testing.assert_allclose(out["a"] + out["b"], x[:1], atol=1e-5)
+    with pytest.raises(ChannelError):
+        separate_with_model(FIRWave(["a"], channels=2), noise(0.1, rate, channels=3), rate)
+
+
+def test_bad_input_and_options():
+    net = FIRWave(["a"], config={"sample_rate": 8000})
+    with pytest.raises(AudioContentError):
+        separate_with_model(net, np.zeros(100, np.float32), 8000)
+    with pytest.raises(AudioContentError):
+        separate_with_model(net, np.full((2, 100), np.nan, np.float32), 8000)
+    with pytest.raises(ParameterError):
+        separate_with_model(net, noise(0.1, 8000), 8000, overlap=0.9)
+    with pytest.raises(ParameterError):
+        separate_with_model(net, noise(0.1, 8000), 8000, wiener=True)
+    with pytest.raises(ParameterError):
+        separate_with_model(net, noise(0.1, 8000), 8000, device="no-such-device")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError):
+            separate_with_model(net, noise(0.1, 8000), 8000, device="cuda")
+        out = separate_with_model(net, noise(0.1, 8000), 8000, device="auto")
+        assert out["a"].shape == (2, 800)
+
+
+@pytest.mark.parametrize("cls", [FIRWave, FrameConv])
+def test_resampling_keeps_length_and_content(cls):
+    """Model at 16 kHz, input at 44.1 kHz: images keep the input's length; identity keeps a tone."""
+    x = sine(1.5, 44100, freq=440.0)[:, :66149]  # odd length on purpose
+    net = cls(["a", "b"], config={"identity": True, "sample_rate": 16000})
+    images = separate_with_model(net, x, 44100, chunk_seconds=0.5)
+    total = sum(images.values())
+    assert total.shape == x.shape
+    inner = slice(2000, -2000)
+    err = total[:, inner] - x[:, inner]
+    assert 10 * np.log10(np.sum(x[:, inner] ** 2) / np.sum(err**2)) > 30.0
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip_test_module(tmp_path, test_architectures):
+    rate = 8000
+    net = FrameConv(["voice", "drums"], config={"sample_rate": rate, "seed": 5})
+    path = save_checkpoint(tmp_path / "sub" / "m.pt", net, training={"seed": 5, "steps": 3, "losses": [1.0, 0.5]})
+    loaded, info = load_checkpoint(path)
+    assert info["architecture"] == "test-frame-conv" and info["targets"] == ["voice", "drums"]
+    assert info["training"]["losses"] == [1.0, 0.5] and info["sample_rate"] == rate
+    x = noise(1.0, rate)
+    a = stacked(separate_with_model(net, x, rate))
+    b = stacked(separate_with_model(loaded, x, rate))
+    assert np.array_equal(a, b)
+    sep = load_separator(path, device="cpu")
+    assert sep.targets == ["voice", "drums"] and sep.sample_rate == rate
+    assert np.array_equal(stacked(sep(x, rate)), a)
+    assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary file left
+
+
+def test_bad_checkpoints_raise_input_file_error(tmp_path, test_architectures):
+    with pytest.raises(InputFileError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(InputFileError):
+        load_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(InputFileError, match="not a shotoku checkpoint"):
+        read_checkpoint(other)
+    net = FIRWave(["a"], config={"sample_rate": 8000})
+    good = save_checkpoint(tmp_path / "good.pt", net)
+    data = torch.load(good, weights_only=True)
+    data["architecture"] = "no-such-net"
+    torch.save(data, tmp_path / "unknown.pt")
+    with pytest.raises(InputFileError, match="unknown"):
+        load_checkpoint(tmp_path / "unknown.pt")
+    data = torch.load(good, weights_only=True)
+    data["state_dict"]["weight"] = torch.zeros(7, 3)
+    torch.save(data, tmp_path / "shapes.pt")
+    with pytest.raises(InputFileError, match="do not fit"):
+        load_checkpoint(tmp_path / "shapes.pt")
+    for err in (InputFileError,):
+        with pytest.raises(err):
+            load_separator(tmp_path / "junk.pt")
