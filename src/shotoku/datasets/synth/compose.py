@@ -362,7 +362,7 @@ def compose(seed: int, seconds: float) -> Score:
     the shorter song's music. Seeds are non-negative integers below 2**64.
     """
     seq = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, 0x5407])
-    rng, r_drums, r_bass, r_other, r_melody, r_lyrics = (np.random.default_rng(s) for s in seq.spawn(6))
+    rng, r_drums, r_bass, r_comp, r_arp, r_melody, r_lyrics = (np.random.default_rng(s) for s in seq.spawn(7))
     groove = str(rng.choice(sorted(GROOVES)))
     lo, hi = TEMPO_RANGE[groove]
     tempo = float(rng.integers(lo, hi + 1))
@@ -388,9 +388,9 @@ def compose(seed: int, seconds: float) -> Score:
     # Each part draws from its own generator, so a longer song extends a shorter one.
     drums = _drums(r_drums, groove, n_bars)
     bass = _bass(r_bass, chords, n_beats, GROOVES[groove][KICK])
-    other = [_comp(r_other, chords, n_beats, 64 + side * spread, 0)]
+    other = [_comp(r_comp, chords, n_beats, 64 + side * spread, 0)]
     if with_arpeggio:
-        other.append(_arp(r_other, chords, n_beats, 64 - side * spread, 1))
+        other.append(_arp(r_arp, chords, n_beats, 64 - side * spread, 1))
     low, high = VOICES[voice]
     melody = _melody(r_melody, chord_at, tonic, mode, low, high, n_bars)
     vocab = [c + "'" + v for c in CONSONANTS for v in VOWELS]
