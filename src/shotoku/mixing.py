@@ -19,8 +19,13 @@ Using Projections" (IEEE/ACM TASLP 24(9), 2016), whose steering vector for a loc
   padding keeps the circular wrap-around of the sinc's tails to the far end of the buffer,
   which is then cut. This is exactly the model's ``exp(−i 2π f̃ τ)`` factor.
 
-Public API: :func:`pan`, :func:`pan_gains`, :func:`delay_signal`, :func:`make_scene`, :class:`Scene`,
-:func:`study_scenes`, :func:`write_scene`, :func:`read_scene`, :data:`CONDITIONS`.
+The study (PROJET paper, section on experiments): 4 objects at equal spacings of 10°, 20° and
+30° centred on 0° without delays, and a 20° spacing with per-object delays
+(:data:`CONDITIONS`). :func:`study_scenes` builds them from any dataset's stems.
+
+Public API: :func:`pan`, :func:`pan_gains`, :func:`delay_signal`, :func:`make_scene`,
+:class:`Scene`, :func:`scene_from_objects`, :func:`study_scenes`, :func:`write_scene`,
+:func:`read_scene`, :func:`active_excerpt`, :data:`CONDITIONS`.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def pan_gains(angle_deg: float) -> tuple[float, float]:
     """
     a = float(angle_deg)
     if not np.isfinite(a) or abs(a) > 45.0 + 1e-9:
-        raise ParameterError(f"pan angle {angle_deg!r} is outside [-45, 45] degrees; "
+        raise ParameterError(f"pan angle {a:g} is outside [-45, 45] degrees; "
                              "use -45 for hard left, 0 for centre, 45 for hard right")
     phi = math.radians(a + 45.0)
     left, right = math.cos(phi), math.sin(phi)
@@ -205,3 +210,273 @@ def make_scene(objects: np.ndarray, angles_deg: Sequence[float], delays: Sequenc
     images32 = images.astype(np.float32)
     mixture32 = images32.astype(np.float64).sum(axis=0).astype(np.float32)
     return mixture32, images32
+
+
+# --------------------------------------------------------------------------------------------
+# the study's scenes
+
+#: Pan angles (degrees) of the study's 4 objects: equal spacings of 10°, 20° and 30° centred on 0°.
+ANGLES = {
+    "10": (-15.0, -5.0, 5.0, 15.0),
+    "20": (-30.0, -10.0, 10.0, 30.0),
+    "30": (-45.0, -15.0, 15.0, 45.0),
+}
+#: Inter-channel delays (samples) of the delayed set "20d", object by object (20° spacing).
+#: Distinct per object, both signs, whole and fractional, all within ±5 samples — the delay
+#: range the PROJET authors' Python code searches (``max delay 5``). The exact values of the
+#: paper's delay experiment are not reproduced here; these are our choice, in that range.
+DELAYS_20D = (3.0, -2.0, 1.5, -4.0)
+
+#: Every condition: name -> (angles in degrees, delays in samples).
+CONDITIONS = {
+    "10": (ANGLES["10"], (0.0,) * 4),
+    "20": (ANGLES["20"], (0.0,) * 4),
+    "30": (ANGLES["30"], (0.0,) * 4),
+    "20d": (ANGLES["20"], DELAYS_20D),
+}
+
+#: An excerpt qualifies when each object's RMS over it is within this many dB of the object's
+#: RMS over the whole track.
+ACTIVE_DB = 20.0
+#: Candidate excerpt starts lie on a grid of this step (seconds).
+START_STEP = 0.25
+
+
+@dataclass
+class Scene:
+    """One simulated scene.
+
+    mixture: float32 [shape=(2, N)], the sum of ``images``
+    images: float32 [shape=(J, 2, N)], each object's stereo image (the references)
+    names: J object names (the stems they came from, e.g. ``drums``, or ``object_<k>``)
+    angles: J pan angles in degrees
+    delays: J inter-channel delays in samples (positive: the right channel lags)
+    rate: sample rate in Hz
+    meta: condition, seed, source track, excerpt offset and duration (s), scene name
+    """
+
+    mixture: np.ndarray
+    images: np.ndarray
+    names: list[str]
+    angles: list[float]
+    delays: list[float]
+    rate: int
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def sources(self) -> dict[str, np.ndarray]:
+        """{name: (2, N) image}, the shape every separator and metric takes."""
+        return {n: self.images[i] for i, n in enumerate(self.names)}
+
+
+def conditions(condition) -> list[str]:
+    """Expand a condition name (``"10"``, ``"20"``, ``"30"``, ``"20d"`` or ``"all"``) to a list."""
+    if isinstance(condition, (list, tuple)):
+        return [c for name in condition for c in conditions(name)]
+    name = str(condition)
+    if name == "all":
+        return list(CONDITIONS)
+    if name not in CONDITIONS:
+        raise ParameterError(f"unknown condition '{condition}'; use one of {', '.join(CONDITIONS)} or all")
+    return [name]
+
+
+def downmix(audio: np.ndarray) -> np.ndarray:
+    """Mono float64 [shape=(N,)] of a (C, N) or (N,) signal: the mean over channels."""
+    a = np.asarray(audio, dtype=np.float64)
+    return a if a.ndim == 1 else a.mean(axis=0)
+
+
+def active_excerpt(objects: np.ndarray, length: int, rate: int, rng: np.random.Generator) -> int:
+    """Choose where an excerpt of ``length`` samples starts so that every object sounds in it.
+
+    objects: float [shape=(J, N)] mono objects
+    length: excerpt length in samples (<= N)
+    rate: sample rate in Hz (sets the grid of candidate starts, every :data:`START_STEP` s)
+    rng: the random generator that picks among the qualifying starts
+
+    A start qualifies when every object's RMS over the excerpt is within :data:`ACTIVE_DB` dB of
+    its RMS over the whole signal. Without any, the start whose quietest object is loudest
+    (relative to its own level) is taken. Returns the start in samples.
+    """
+    x = np.asarray(objects, dtype=np.float64)
+    n = x.shape[1]
+    if length >= n:
+        return 0
+    step = max(1, int(round(START_STEP * rate)))
+    starts = np.arange(0, n - length + 1, step)
+    energy = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x ** 2, axis=1)], axis=1)
+    window = (energy[:, starts + length] - energy[:, starts]) / length      # (J, S) mean power
+    overall = np.maximum(energy[:, -1] / n, 1e-20)[:, None]
+    relative = 10 * np.log10(np.maximum(window, 1e-30) / overall)          # dB vs own level
+    ok = np.flatnonzero(np.all(relative >= -ACTIVE_DB, axis=0))
+    if ok.size:
+        return int(starts[rng.choice(ok)])
+    return int(starts[int(np.argmax(relative.min(axis=0)))])
+
+
+def _track_objects(track, count: int = 4) -> tuple[list[str], np.ndarray]:
+    names = list(track.stems)
+    if len(names) < count:
+        raise AudioContentError(f"track '{track.name}' has {len(names)} stems; the study needs {count}")
+    names = names[:count]
+    return names, np.stack([downmix(track.stems[s]) for s in names])
+
+
+def scene_from_objects(objects, angles, delays=0.0, rate: int = 44100, names=None,
+                       normalize: str | None = "rms", meta: dict | None = None) -> Scene:
+    """A :class:`Scene` from J mono objects [shape=(J, N)] placed at ``angles`` with ``delays``.
+
+    names: object names (default ``object_1`` ... ``object_J``); other arguments as
+    :func:`make_scene`.
+    """
+    x = np.asarray(objects)
+    j = x.shape[0] if x.ndim > 1 else 1
+    names = [f"object_{k + 1}" for k in range(j)] if names is None else [str(n) for n in names]
+    if len(names) != j:
+        raise ParameterError(f"{len(names)} names for {j} objects; give one name per object")
+    if len(set(names)) != len(names):
+        raise ParameterError("object names must be distinct")
+    mixture, images = make_scene(x, angles, delays, normalize=normalize)
+    return Scene(mixture=mixture, images=images, names=names,
+                 angles=[float(a) for a in _as_vector(angles, j, "angles")],
+                 delays=[float(d) for d in _as_vector(delays, j, "delays")],
+                 rate=int(rate), meta=dict(meta or {}))
+
+
+def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: float | None = 10.0,
+                 seed: int = 0, progress: bool = False) -> list[Scene]:
+    """Build the PROJET study's scenes from a dataset.
+
+    tracks: a :class:`~shotoku.datasets.Dataset` or a sequence of Tracks with at least 4 stems;
+        the first 4 stems (drums, bass, other, vocals for MUSDB-style data), each downmixed to
+        mono, are the objects
+    condition: ``"10"``, ``"20"``, ``"30"`` (4 objects at equal spacings of 10°, 20°, 30°
+        centred on 0°, no delay), ``"20d"`` (20° spacing with :data:`DELAYS_20D`), ``"all"``, or a
+        list of these
+    n_scenes: scenes per condition (default: one per track)
+    seconds: excerpt length in seconds (None or longer than a track: the whole track)
+    seed: picks the track order and, per scene, the excerpt among those where every object
+        sounds (:func:`active_excerpt`); scene k is the same whatever ``n_scenes`` is
+    progress: show a progress bar on a terminal
+
+    Returns a list of :class:`Scene`, condition by condition; every condition uses the same
+    excerpts (a paired design: methods compare across conditions on the same audio). Objects
+    are brought to equal RMS before panning (:func:`make_scene`).
+
+    >>> from shotoku import datasets
+    >>> scenes = study_scenes(datasets.example(), "20d", seconds=3.0)   # doctest: +SKIP
+    >>> scenes[0].angles, scenes[0].delays                              # doctest: +SKIP
+    ([-30.0, -10.0, 10.0, 30.0], [3.0, -2.0, 1.5, -4.0])
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    names_of_conditions = conditions(condition)
+    if len(tracks) == 0:
+        raise ParameterError("no tracks to build scenes from")
+    count = len(tracks) if n_scenes is None else int(n_scenes)
+    if count < 1:
+        raise ParameterError(f"number of scenes must be >= 1, got {n_scenes}")
+    if seconds is not None and not seconds > 0:
+        raise ParameterError(f"excerpt length must be > 0 seconds, got {seconds}")
+    order = np.random.default_rng(np.random.SeedSequence([int(seed), 0])).permutation(len(tracks))
+    scenes: dict[str, list[Scene]] = {c: [] for c in names_of_conditions}
+    bar = tqdm(range(count), desc="scenes", unit="scene", disable=not (progress and sys.stderr.isatty()))
+    for k in bar:
+        track = tracks[int(order[k % len(tracks)])]
+        names, objects = _track_objects(track)
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1, k]))
+        length = objects.shape[1] if seconds is None else min(objects.shape[1], int(round(seconds * track.rate)))
+        start = active_excerpt(objects, length, track.rate, rng)
+        excerpt = objects[:, start:start + length]
+        silent = np.sqrt(np.mean(excerpt ** 2, axis=1)) <= 1e-9
+        if np.any(silent):
+            raise AudioContentError(f"stem '{names[int(np.flatnonzero(silent)[0])]}' of track "
+                                    f"'{track.name}' is silent; drop the track from the dataset")
+        offset = start / track.rate + float(track.meta.get("offset", 0.0))
+        for c in names_of_conditions:
+            angles, delays = CONDITIONS[c]
+            meta = {"condition": c, "seed": int(seed), "index": k, "scene": f"{k:03d}",
+                    "track": track.name, "offset": round(offset, 6), "duration": length / track.rate}
+            scenes[c].append(scene_from_objects(excerpt, angles, delays, rate=track.rate, names=names,
+                                                meta=meta))
+    return [s for c in names_of_conditions for s in scenes[c]]
+
+
+# --------------------------------------------------------------------------------------------
+# files
+
+
+def _file_name(name: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
+    return safe or "object"
+
+
+def write_scene(folder, scene: Scene, protect: Iterable = ()) -> Path:
+    """Write a scene: ``mixture.wav``, one ``<name>.wav`` per object image, ``scene.json``.
+
+    folder: the scene's folder (created)
+    scene: a :class:`Scene`
+    protect: paths that must not be overwritten (the inputs)
+
+    Files are float32 WAV written atomically (:func:`shotoku.io.save`). ``scene.json`` holds
+    ``objects`` (names in order), ``files``, ``angles`` (degrees), ``delays`` (samples),
+    ``rate``, ``samples``, the pan law, and ``meta`` (condition, seed, source track, offset).
+    Returns the folder.
+    """
+    from . import io
+
+    folder = Path(folder)
+    files = [_file_name(n) + ".wav" for n in scene.names]
+    if len(set(files)) != len(files) or "mixture.wav" in files:
+        raise OutputError("object names clash once made file names; give distinct names other than 'mixture'")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder '{folder}': {exc.strerror or exc}") from None
+    io.save(folder / "mixture.wav", scene.mixture, scene.rate, protect=protect)
+    for f, image in zip(files, scene.images):
+        io.save(folder / f, image, scene.rate, protect=protect)
+    record = {
+        "objects": list(scene.names),
+        "files": files,
+        "angles": [float(a) for a in scene.angles],
+        "delays": [float(d) for d in scene.delays],
+        "rate": int(scene.rate),
+        "samples": int(scene.mixture.shape[-1]),
+        "pan_law": "constant power: phi = (angle + 45) deg, left = cos(phi), right = sin(phi)",
+        "delay_convention": "samples; positive: the right channel lags the left",
+        **{k: v for k, v in scene.meta.items() if k not in ("objects", "angles", "delays", "rate")},
+    }
+    tmp = folder / ".scene.json.part"
+    try:
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        tmp.replace(folder / "scene.json")
+    except OSError as exc:
+        raise OutputError(f"cannot write '{folder / 'scene.json'}': {exc.strerror or exc}") from None
+    return folder
+
+
+def read_scene(folder) -> Scene:
+    """Read a scene written by :func:`write_scene` back into a :class:`Scene`."""
+    from . import io
+    from .errors import InputFileError
+
+    folder = Path(folder)
+    path = folder / "scene.json"
+    if not path.is_file():
+        raise InputFileError(f"'{folder}' holds no scene.json; give a folder written by 'shotoku simulate'")
+    try:
+        record = json.loads(path.read_text())
+        names, angles, delays = record["objects"], record["angles"], record["delays"]
+    except (ValueError, KeyError) as exc:
+        raise InputFileError(f"'{path}' is not a scene description ({exc}); rewrite the scene") from None
+    files = record.get("files") or [_file_name(n) + ".wav" for n in names]
+    mixture, rate = io.load(folder / "mixture.wav")
+    images = np.stack([io.load(folder / f)[0] for f in files])
+    meta = {k: v for k, v in record.items()
+            if k not in ("objects", "files", "angles", "delays", "rate", "samples", "pan_law", "delay_convention")}
+    return Scene(mixture=mixture, images=images, names=list(names), angles=[float(a) for a in angles],
+                 delays=[float(d) for d in delays], rate=int(rate), meta=meta)
