@@ -84,7 +84,8 @@ def delay_signal(signal: np.ndarray, samples: float) -> np.ndarray:
 
     Returns an array of the same shape and dtype. An integer delay is an exact shift. A
     fractional delay multiplies the DFT of the signal, zero-padded to at least ``2N`` samples,
-    by ``exp(−i 2π k samples / M)`` — the ideal band-limited delay — and cuts back to N samples.
+    by ``exp(−i 2π k samples / M)`` — the ideal band-limited delay — and cuts back to N samples
+    (the Nyquist bin, which carries no phase, keeps the real part of its product).
 
     >>> delay_signal(np.array([1.0, 2.0, 3.0]), 1)
     array([0., 1., 2.])
@@ -374,6 +375,8 @@ def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: 
     from tqdm import tqdm
 
     names_of_conditions = conditions(condition)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     if len(tracks) == 0:
         raise ParameterError("no tracks to build scenes from")
     count = len(tracks) if n_scenes is None else int(n_scenes)
