@@ -188,6 +188,9 @@ def test_interrupted_write_leaves_nothing(song, tmp_path, monkeypatch):
 def test_soundfont_errors(monkeypatch, tmp_path):
     with pytest.raises(ShotokuError, match="not found"):
         render_song(1, 1.0, soundfont=str(tmp_path / "missing.sf2"))
+    (tmp_path / "text.sf2").write_text("not a soundfont")
+    with pytest.raises(ShotokuError, match="not a SoundFont"):
+        render_song(1, 1.0, soundfont=str(tmp_path / "text.sf2"))
     monkeypatch.setattr(synth._render, "DEFAULT_SOUNDFONT", str(tmp_path / "TimGM6mb.sf2"))
     with pytest.raises(ShotokuError, match="apt-get install timgm6mb-soundfont"):
         render_song(1, 1.0)

@@ -26,5 +26,6 @@ def run(args) -> int:
     paths = write_dataset(args.outdir, args.number, args.seed, seconds=args.seconds,
                           soundfont=args.soundfont, rate=args.rate)
     elapsed = time.perf_counter() - t0
-    print(f"{len(paths)} songs of {args.seconds:g} s in {args.outdir} ({elapsed:.1f} s)")
+    noun = "song" if len(paths) == 1 else "songs"
+    print(f"{len(paths)} {noun} of {args.seconds:g} s in {args.outdir} ({elapsed:.1f} s)")
     return 0

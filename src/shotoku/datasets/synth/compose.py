@@ -230,15 +230,15 @@ def _bass(rng, score_chords, n_beats: float, kick_steps: str) -> Part:
             times = np.arange(start, end, 1.0)
             notes = [root if i % 2 == 0 else fifth for i in range(len(times))]
             durs = [0.9] * len(times)
-        elif style == "kick":
-            times, notes, durs = [], [], []
+        elif style == "kick":  # on the kick drum's steps, each note held until the next
+            times, notes = [], []
             for b in np.arange(start, end, 4.0):
                 for i, ch in enumerate(kick_steps):
                     t = b + i / 4
                     if ch != "." and t < end:
                         times.append(t)
                         notes.append(root if rng.random() < 0.8 else root + 12)
-                        durs.append(0.45)
+            durs = [0.95 * min(nxt - t, 2.0) for t, nxt in zip(times, times[1:] + [end])]
         else:  # walking: chord tones, then a step towards the next root
             times = np.arange(start, end, 1.0)
             nxt_root = _bass_root(score_chords[(idx + 1) % len(score_chords)][1][0])

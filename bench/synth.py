@@ -1,0 +1,126 @@
+"""Rendering speed of the synthetic song generator, in seconds of stereo audio per second of wall time.
+
+Renders songs one by one in this (fresh) process as ``shotoku.datasets.synth.write_dataset``
+does: composing, MIDI files, FluidSynth renders of drums/bass/other (three processes side by
+side), the sung vocal line (espeak-ng + WORLD, syllable analysis cached across songs), levelling,
+and writing the five float WAV files and track.json of each song. The first song pays for the syllable
+analyses that later songs find cached; the per-song times show it.
+
+Printed, and appended to the "Synthetic songs" section of docs/benchmarks.md with the date,
+the machine (lscpu model name, usable cores, load average at start) and the command. The goal
+is at least 2 s of audio per second of wall time on 2 cores.
+
+Usage::
+
+    PYTHONPATH=src .venv/bin/python bench/synth.py                   # 3 songs x 20 s
+    PYTHONPATH=src .venv/bin/python bench/synth.py --songs 5 --seconds 10 --no-record
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Synthetic songs"
+INTRO = (
+    "`bench/synth.py`: wall time of rendering and writing songs as `shotoku.datasets.synth.write_dataset` "
+    "does (compose, MIDI, FluidSynth "
+    "renders of three stems in parallel processes, the sung line with espeak-ng + WORLD, float WAV "
+    "files), in a fresh process, so the first song also pays for the syllable analyses. Speed is "
+    "seconds of 44.1 kHz stereo audio per second of wall time; the goal is at least 2 on 2 cores. "
+    "CPU time counts this process and its children (FluidSynth, espeak-ng)."
+)
+
+
+def cpu_model() -> str:
+    """The CPU's model name as lscpu reports it."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown CPU"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def record(entry: str, path: Path = BENCHMARKS) -> None:
+    """Put ``entry`` at the end of the "Synthetic songs" section of ``path``, creating either."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines = text.splitlines()
+    if SECTION not in lines:
+        lines += ["", SECTION, "", INTRO, ""]
+    start = lines.index(SECTION)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    block = [entry] if lines[end - 1].startswith("- ") else ["", entry]
+    lines[end:end] = block
+    after = end + len(block)
+    if after < len(lines) and lines[after].strip():
+        lines.insert(after, "")
+    path.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--songs", type=int, default=3, help="number of songs (default 3)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of each song (default 20)")
+    ap.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    ap.add_argument("--no-record", action="store_true", help="print only; do not touch docs/benchmarks.md")
+    args = ap.parse_args(argv)
+
+    from shotoku.datasets import synth
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    per_song = []
+    with tempfile.TemporaryDirectory(prefix="shotoku-bench-synth-") as tmp:
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        for i in range(args.songs):
+            # one song per call, so the per-song times show the cold syllable cache
+            t = time.perf_counter()
+            s = synth.track_seed(args.seed, i)
+            track = synth.render_song(s, args.seconds)
+            folder = Path(tmp) / f"synth-{i:04d}"
+            folder.mkdir()
+            synth._write_track(track, folder)
+            per_song.append(time.perf_counter() - t)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    audio = args.songs * args.seconds
+    speed = audio / wall
+    songs = ", ".join(f"{x:.2f}" for x in per_song)
+    print(f"{args.songs} songs x {args.seconds:g} s = {audio:g} s of audio in {wall:.2f} s wall, "
+          f"{cpu:.2f} s CPU: {speed:.2f} s of audio per s ({'meets' if speed >= 2 else 'BELOW'} the 2x goal)")
+    print(f"per song (s): {songs}")
+    if not args.no_record:
+        cmd = "PYTHONPATH=src .venv/bin/python bench/synth.py" + (
+            " " + shlex.join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else "")
+        entry = (f"- {datetime.date.today().isoformat()}, {cpu_model()}, {cores} cores, load average "
+                 f"{load:.1f} at start; `{cmd}`: {args.songs} songs x {args.seconds:g} s = {audio:g} s of "
+                 f"audio in {wall:.1f} s wall ({cpu:.1f} s CPU) = **{speed:.1f} s of audio per s**; "
+                 f"per song {songs} s (the first with a cold syllable cache).")
+        record(entry)
+        print(f"appended to {BENCHMARKS.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
