@@ -10,7 +10,8 @@ def add_arguments(p):
     p.add_argument("-n", "--number", type=int, required=True, metavar="N", help="number of songs")
     p.add_argument("-o", "--outdir", required=True, metavar="DIR",
                    help="output folder; each song goes to DIR/synth-NNNN/")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed; song i uses a seed derived from it (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="dataset seed; song i uses a seed derived from it (default 0)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each song in seconds (default 10)")
     p.add_argument("--rate", type=int, default=44100, help="sample rate in Hz (default 44100)")
     p.add_argument("--soundfont", default=None, metavar="PATH",

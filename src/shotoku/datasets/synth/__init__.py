@@ -177,7 +177,8 @@ def _program_name(program: int) -> str:
 
 def track_seed(seed: int, index: int) -> int:
     """The seed of track ``index`` in a dataset made with ``seed`` (a 32-bit integer)."""
-    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(seed) >> 32, int(index)]).generate_state(1)[0])
+    entropy = [int(seed) & 0xFFFFFFFF, int(seed) >> 32, int(index)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def write_float_wav(path, audio: np.ndarray, rate: int) -> Path:

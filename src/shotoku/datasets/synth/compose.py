@@ -148,11 +148,10 @@ def scale_pcs(tonic: int, mode: str) -> list[int]:
     return [(tonic + s) % 12 for s in SCALES[mode]]
 
 
-def triad(tonic: int, mode: str, degree: int, seventh: bool = False) -> tuple[int, ...]:
-    """Pitch classes of the diatonic triad (or seventh chord) on ``degree``, root first."""
+def triad(tonic: int, mode: str, degree: int) -> tuple[int, ...]:
+    """Pitch classes of the diatonic triad on scale ``degree`` (0 = tonic), root first."""
     sc = scale_pcs(tonic, mode)
-    steps = (0, 2, 4, 6) if seventh else (0, 2, 4)
-    return tuple(sc[(degree + s) % 7] for s in steps)
+    return tuple(sc[(degree + s) % 7] for s in (0, 2, 4))
 
 
 def pitches_in(pcs, low: int, high: int) -> list[int]:
@@ -165,10 +164,7 @@ def voice_chord(pcs, low: int, high: int, target: float) -> list[int]:
     """Close voicing of ``pcs`` inside [low, high] whose mean pitch is nearest ``target``."""
     best, best_cost = None, np.inf
     for base in range(low, high + 1):
-        notes = []
-        for pc in pcs:
-            p = base + (pc - base) % 12
-            notes.append(p)
+        notes = [base + (pc - base) % 12 for pc in pcs]
         if max(notes) > high:
             continue
         cost = abs(float(np.mean(notes)) - target)
