@@ -85,3 +85,12 @@ def test_user_errors(tmp_path):
     (tmp_path / "header.wav").write_bytes(head[:44])
     with pytest.raises(InputFileError):
         io.load(tmp_path / "header.wav")
+
+
+def test_float_wav_is_byte_reproducible(tmp_path):
+    x = _noise()
+    a = io.save(tmp_path / "a.wav", x, 44100).read_bytes()
+    b = io.save(tmp_path / "b.wav", x, 44100).read_bytes()
+    assert a == b
+    y, _ = io.load(tmp_path / "a.wav")
+    np.testing.assert_array_equal(y, x)

@@ -275,13 +275,34 @@ def info(path) -> dict:
 _SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
 
 
+def _write_float_wav(path, audio: np.ndarray, rate: int) -> None:
+    """32-bit float WAV with the ``fmt``, ``fact`` and ``data`` chunks only.
+
+    libsndfile adds a ``PEAK`` chunk with a time stamp to float WAV files, so the same audio
+    written twice would give different bytes; this writer leaves it out, so equal audio gives
+    equal files (reproducible datasets, byte-level comparisons).
+    """
+    channels, frames = audio.shape
+    data = np.ascontiguousarray(audio.T).astype("<f4").tobytes()
+    if len(data) > 0xFFFFFFFF - 64:
+        raise OutputError(f"cannot write '{path}': more than 4 GiB of samples for a WAV file")
+    fmt = struct.pack("<HHIIHH", 3, channels, int(rate), int(rate) * channels * 4, channels * 4, 32)
+    chunks = [(b"fmt ", fmt), (b"fact", struct.pack("<I", frames)), (b"data", data)]
+    size = 4 + sum(8 + len(body) for _, body in chunks)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", size) + b"WAVE")
+        for tag, body in chunks:
+            f.write(tag + struct.pack("<I", len(body)))
+            f.write(body)
+
+
 def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect=()) -> Path:
     """Write audio atomically.
 
     Parameters
     ----------
     path: target file; its suffix picks the format (.wav float32 by default, .flac 24-bit,
-        .ogg Vorbis, .mp3)
+        .ogg Vorbis, .mp3). Float WAV files carry no time stamp: equal audio, equal bytes.
     audio: [shape=(channels, samples)] float array, or (samples,) for mono
     rate: sample rate in Hz
     subtype: libsndfile subtype overriding the default (e.g. "PCM_16")
@@ -316,10 +337,10 @@ def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect
     os.close(fd)
     try:
         st = subtype or _SUBTYPES[ext]
-        data = audio.T
-        if ext != ".wav" or st.startswith("PCM"):
-            data = np.clip(data, -1.0, 1.0)
-        sf.write(tmp, data, int(rate), subtype=st, format=ext.lstrip(".").upper().replace("MP3", "MP3"))
+        if ext == ".wav" and st == "FLOAT":
+            _write_float_wav(tmp, audio, rate)
+        else:
+            sf.write(tmp, np.clip(audio.T, -1.0, 1.0), int(rate), subtype=st, format=ext.lstrip(".").upper())
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import OutputError, ParameterError
+from ...io import save
 from ..track import Track
 from . import compose as _compose
 from . import midi as _midi
@@ -37,7 +37,7 @@ from . import render as _render
 from . import voice as _voice
 from .render import DEFAULT_SOUNDFONT
 
-__all__ = ["STEMS", "DEFAULT_SOUNDFONT", "render_song", "write_dataset", "track_seed", "write_float_wav"]
+__all__ = ["STEMS", "DEFAULT_SOUNDFONT", "render_song", "write_dataset", "track_seed"]
 
 STEMS = ("drums", "bass", "other", "vocals")
 PEAK = 0.89  # about -1 dBFS: the highest sample of the mixture or of any stem
@@ -181,33 +181,9 @@ def track_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def write_float_wav(path, audio: np.ndarray, rate: int) -> Path:
-    """Write float32 [shape=(channels, samples)] as a 32-bit float WAV file, byte-reproducibly.
-
-    The file holds the ``fmt`` (IEEE float), ``fact`` and ``data`` chunks only. libsndfile adds
-    a ``PEAK`` chunk with a time stamp to float WAV files, so the same audio written twice would
-    differ; this writer leaves it out so the same song gives the same bytes.
-    """
-    audio = np.asarray(audio, dtype=np.float32)
-    channels, frames = audio.shape
-    data = np.ascontiguousarray(audio.T).astype("<f4").tobytes()
-    if len(data) > 0xFFFFFFFF - 64:
-        raise OutputError(f"cannot write '{path}': more than 4 GiB of samples for a WAV file")
-    fmt = struct.pack("<HHIIHH", 3, channels, int(rate), int(rate) * channels * 4, channels * 4, 32)
-    chunks = [(b"fmt ", fmt), (b"fact", struct.pack("<I", frames)), (b"data", data)]
-    size = 4 + sum(8 + len(body) for _, body in chunks)
-    path = Path(path)
-    with open(path, "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", size) + b"WAVE")
-        for tag, body in chunks:
-            f.write(tag + struct.pack("<I", len(body)))
-            f.write(body)
-    return path
-
-
 def _write_track(track: Track, folder: Path) -> None:
     for name, audio in [("mixture", track.mixture)] + [(s, track.stems[s]) for s in STEMS]:
-        write_float_wav(folder / f"{name}.wav", audio, track.rate)
+        save(folder / f"{name}.wav", audio, track.rate)
     text = json.dumps(track.meta, indent=2, ensure_ascii=False) + "\n"
     (folder / "track.json").write_text(text, encoding="utf-8")
 
