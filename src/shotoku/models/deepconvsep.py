@@ -74,7 +74,7 @@ class DeepConvSep(nn.Module):
             "bottleneck": 128,
             "eps": 1e-8,
         },
-        # About 19 k parameters for two targets.
+        # About 20 k parameters for two targets.
         "small": {
             "sample_rate": 44100,
             "n_fft": 512,

@@ -24,8 +24,8 @@ Where this departs from (or pins down) the paper:
   0.8 M, and keeping the block input too (classic DenseNet) 8 M.
 - When the two bands end with different numbers of maps (16 and 10 in the paper), the narrower
   one is brought to the wider one's count by a 1×1 convolution before the frequency concatenation.
-- The output is a sigmoid mask times the input (the paper regresses the magnitude; both are
-  trained on the magnitude MSE, the mask keeps the output non-negative and bounded by the mixture).
+- The output is a sigmoid mask times the input magnitude, trained like a direct estimate (MSE on
+  magnitudes); the mask keeps the output non-negative and no larger than the mixture.
 - Bands and frames are zero-padded inside ``forward`` to a multiple of ``2**scales`` and cropped
   back, so any number of frames ``T >= 1`` works; because of the pooling grid, chunked processing
   reproduces one-shot processing only when chunk offsets are multiples of ``frame_multiple``.
@@ -72,7 +72,9 @@ def resolve_config(cls, targets, channels: int, config, overrides: dict) -> dict
         given = {k: v for k, v in config.items() if k not in ("targets", "channels", "preset")}
         preset = config.get("preset") or "paper"
         if preset not in cls.CONFIGS:
-            preset = "paper"
+            raise ParameterError(
+                f"unknown {cls.NAME} configuration '{preset}'; choose one of {', '.join(cls.CONFIGS)}"
+            )
     else:
         raise ParameterError(f"{cls.NAME} config must be a configuration name or a dict, not {type(config).__name__}")
     out = copy.deepcopy(cls.CONFIGS[preset])
@@ -295,7 +297,7 @@ class MMDenseNet(nn.Module):
             },
             "final": {"growth": 4, "layers": 2, "kernel": [3, 3]},
         },
-        # A few thousand parameters: for tests and quick CPU training.
+        # About 10 k parameters per target: for tests and quick CPU training.
         "small": {
             "sample_rate": 44100,
             "n_fft": 512,

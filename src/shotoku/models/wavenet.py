@@ -14,10 +14,10 @@ skip maps. The head sums the skips and applies ReLU → conv 2048 (kernel 3) →
 Where this departs from the paper:
 
 - Every convolution is "valid" (no padding), so the output is the centre of the input and does
-  not depend on how a long signal is chunked. The paper's implementation pads the initial and the
-  head convolutions ("same"), which gives an input of 9785 samples for a target field of 1601
-  (receptive field 8185); here the same network needs 9791 samples for 1601 (receptive field
-  8191), see :meth:`WaveNet.input_length`.
+  not depend on how a long signal is chunked. The paper's 9785-sample input for a 1601-sample
+  target field counts only the dilated layers' context (2·4·1023 = 8184 samples; its initial and
+  head convolutions are zero-padded); here the same network needs 9791 samples for 1601
+  (receptive field 8191), see :meth:`WaveNet.input_length`.
 - The last residual block has no residual 1×1 convolution: its residual output is never used.
 - Stereo and multichannel input: each channel is separated on its own by the same mono network
   (channels are folded into the batch), as the paper's model is mono.
