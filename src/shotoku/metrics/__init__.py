@@ -1,8 +1,29 @@
-"""Separation quality metrics: BSS Eval v4 (museval-compatible), BSS Eval v3 sources, SI-SDR."""
+"""Separation quality metrics.
+
+- :func:`bss_eval_images`: BSS Eval v4 image metrics (SDR, ISR, SIR, SAR) per source and frame,
+  museval 0.4.1-compatible, ~50-100x faster;
+- :func:`bss_eval_sources`: BSS Eval v3 ``bss_eval_sources`` criteria (filters fitted per frame);
+- :func:`framewise_sdr`, :func:`match_sources`: SDR of every estimate against every reference and
+  the best one-to-one pairing (Hungarian assignment), for unnamed outputs;
+- :func:`si_sdr`: scale-invariant SDR;
+- :func:`median_over_frames`, :func:`median_over_tracks`: the SiSEC 2018 aggregation;
+- :func:`score_table`, :func:`museval_json`, :func:`write_museval_json`: tables and museval's JSON.
+
+Example
+-------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> refs = rng.standard_normal((2, 2, 16000))
+>>> ests = refs + 0.1 * rng.standard_normal(refs.shape)
+>>> scores = bss_eval_images(refs, ests, rate=8000)
+>>> np.round(scores.median()["SDR"], 1)
+array([20., 20.])
+"""
 
 from .aggregate import median_over_frames, median_over_tracks
 from .bsseval import (
     FILTER_LENGTH,
+    METRICS,
     REGULARISATION,
     RankDeficientWarning,
     Scores,
@@ -10,3 +31,24 @@ from .bsseval import (
     bss_eval_sources,
     frame_starts,
 )
+from .matching import framewise_sdr, match_sources, si_sdr
+from .report import museval_json, score_table, write_museval_json
+
+__all__ = [
+    "FILTER_LENGTH",
+    "METRICS",
+    "REGULARISATION",
+    "RankDeficientWarning",
+    "Scores",
+    "bss_eval_images",
+    "bss_eval_sources",
+    "frame_starts",
+    "framewise_sdr",
+    "match_sources",
+    "median_over_frames",
+    "median_over_tracks",
+    "museval_json",
+    "score_table",
+    "si_sdr",
+    "write_museval_json",
+]
