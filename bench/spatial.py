@@ -111,16 +111,6 @@ def make_tracks(n: int, seconds: float, seed: int) -> list:
     return [render_song(track_seed(seed, i), length) for i in range(n)]
 
 
-def _pair(refs: np.ndarray, ests: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pair estimates with references: (reference indices, estimate indices), best overall SDR."""
-    from shotoku.metrics import match_sources
-
-    order, _ = match_sources(refs, ests, rate)
-    order = np.asarray(order)
-    keep = order >= 0
-    return np.flatnonzero(keep), order[keep]
-
-
 def score(refs: np.ndarray, images: dict, rate: int) -> tuple[dict, str]:
     """Per-object BSS Eval medians of one separation.
 
@@ -128,7 +118,7 @@ def score(refs: np.ndarray, images: dict, rate: int) -> tuple[dict, str]:
     Returns ({metric: float64 [shape=(J,)]}, note). With fewer non-silent estimates than
     references only SDR is defined (missing objects: 0 dB, a silent estimate's SDR).
     """
-    from shotoku.metrics import bss_eval_images
+    from shotoku.metrics import bss_eval_images, match_sources
 
     ests = np.stack([np.asarray(v, np.float32) for v in images.values()])
     audible = np.flatnonzero(np.any(ests != 0, axis=(1, 2)))
@@ -138,16 +128,15 @@ def score(refs: np.ndarray, images: dict, rate: int) -> tuple[dict, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rank-deficient references: panned mono objects
         if len(ests) == j:
-            _, est_idx = _pair(refs, ests, rate)
-            med = bss_eval_images(refs, ests[est_idx], rate).median()
+            order, _ = match_sources(refs, ests, rate)
+            med = bss_eval_images(refs, ests[order], rate).median()
             for m in METRICS:
                 out[m] = np.asarray(med[m], dtype=np.float64)
             return out, ""
         out["SDR"][:] = 0.0
         if len(ests):
-            ref_idx, est_idx = _pair(refs, ests, rate)
-            sdr = bss_eval_images(refs[ref_idx], ests[est_idx], rate).median()["SDR"]
-            out["SDR"][ref_idx] = sdr
+            order, sdr = match_sources(refs, ests, rate)
+            out["SDR"] = np.where(order >= 0, sdr, 0.0)
     return out, f"{len(ests)} of {j} objects; SDR only"
 
 
