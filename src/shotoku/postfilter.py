@@ -53,7 +53,7 @@ def smooth_frames_psd(psd, frames):
     return np.maximum(out, 0).astype(np.float32)
 
 
-def postfilter(X, images, iterations=1, smooth_frames=3, floor=1e-3):
+def postfilter(X, images, iterations=2, smooth_frames=5, floor=0.0):
     """Rebuild source images with a multichannel Wiener filter fitted to them.
 
     Each iteration: ``(v, R) = spatial_model(images)`` (PSD and full-rank spatial covariance per

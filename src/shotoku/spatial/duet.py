@@ -14,8 +14,11 @@ Where it departs from the paper:
 - The histogram only counts bins below the frequency at which ``max_delay`` samples turn the
   phase by pi (``w < pi / max_delay``): above it the delay estimate wraps. The assignment above
   uses every bin, since the model's phase term is exact at any frequency.
-- Soft masks (``mask="soft"``): ``m_j ~ exp(-c_j / softness)`` with ``c_j`` the cost above
-  divided by the bin's power ``|X1|^2 + |X2|^2``, normalised over j.
+- Soft masks (``mask="soft"``, the default): ``m_j ~ 1 / (c_j + softness * P)`` with ``c_j``
+  the cost above and ``P = |X1|^2 + |X2|^2`` the bin's power, normalised over j: a source whose
+  model explains the bin ten times better gets ten times the share. (A Gaussian likelihood,
+  ``exp(-c_j / (softness * P))``, spreads the low frequencies evenly, where the sources'
+  steering vectors hardly differ, and lost 5-7 dB on delay-only scenes.)
 - Images: the masks are applied to both channels (so the images add up to the mixture) and
   refined by the multichannel Wiener post-filter (:func:`shotoku.postfilter.postfilter`) unless
   ``postfilter=False``, instead of the paper's mono maximum-likelihood demixing.
@@ -36,6 +39,12 @@ from ..postfilter import postfilter as wiener_postfilter
 from ..registry import register
 from ..spectral import stft
 from .panmask import named_images
+
+# Post-filter settings, measured on 3 speech-like sources at 16 kHz, n_fft 1024, hop 256: two
+# refits with PSDs averaged over 5 frames (80 ms) and no floor: soft masks 12.4 -> 16.4 dB,
+# binary 13.1 -> 15.1 dB; speech changes faster than music, so the window is shorter than ADRess's.
+POSTFILTER = {"iterations": 2, "floor": 0.0}
+POSTFILTER_SECONDS = 0.08
 
 
 def attenuation_delay(X, eps=1e-12):
@@ -112,14 +121,14 @@ def histogram_peaks(hist, n, min_separation=3):
     return np.array(chosen, dtype=np.int64)
 
 
-def duet_masks(X, attenuation, delay, mask="binary", softness=0.05):
+def duet_masks(X, attenuation, delay, mask="soft", softness=1e-3):
     """Masks that give each bin to the source whose anechoic model explains it best.
 
     X: complex STFT [shape=(2, bins, frames)]
     attenuation: gains a_j = |X2/X1| of the sources [shape=(J,)]
     delay: delays delta_j in samples (channel 2 behind channel 1) [shape=(J,)]
-    mask: "binary" (argmin of the cost) or "soft" (normalised exp(-cost/softness))
-    softness: temperature of the soft masks, on the cost relative to the bin's power
+    mask: "binary" (argmin of the cost) or "soft" (normalised 1 / (cost + softness * power))
+    softness: floor of the soft masks' cost, relative to the bin's power (smaller: closer to binary)
     returns: float32 masks [shape=(J, bins, frames)] that sum to 1 over J
     """
     F = X.shape[1]
@@ -131,10 +140,8 @@ def duet_masks(X, attenuation, delay, mask="binary", softness=0.05):
     if mask == "binary":
         best = np.argmin(cost, axis=0)
         return (best[None] == np.arange(len(a))[:, None, None]).astype(np.float32)
-    power = np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2 + 1e-20
-    logits = -cost / (power[None] * softness)
-    logits -= logits.max(axis=0, keepdims=True)
-    m = np.exp(logits)
+    power = np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2
+    m = 1.0 / (cost + softness * power[None] + 1e-30)
     return (m / m.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
@@ -149,12 +156,12 @@ def duet(
     rate,
     *,
     sources=3,
-    mask="binary",
+    mask="soft",
     p=1.0,
     q=0.0,
     alpha_max=3.0,
     max_delay=3.0,
-    softness=0.05,
+    softness=1e-3,
     postfilter=True,
     n_fft=1024,
     hop=256,
@@ -165,12 +172,12 @@ def duet(
     mixture: float32 stereo mixture [shape=(2, samples)]; rate: Hz
     Parameters:
     sources: number of sources (peaks taken from the histogram)
-    mask: binary (each bin to one source, the paper) or soft
+    mask: soft (shares by how well each source's model explains the bin) or binary (each bin to one source, the paper)
     p: histogram weight exponent on |X1 X2| (1 = the paper's default, 0.5 when one source dominates)
     q: histogram weight exponent on the frequency w (0 = the paper's default)
     alpha_max: range of the symmetric attenuation |a| - 1/|a| in the histogram
     max_delay: range of the delay in samples; the histogram uses frequencies where it cannot wrap
-    softness: temperature of soft masks (smaller is closer to binary)
+    softness: soft masks' cost floor relative to the bin's power (smaller is closer to binary)
     postfilter: refine the masks with the multichannel Wiener post-filter
     n_fft: STFT size in samples
     hop: STFT hop in samples
@@ -194,6 +201,7 @@ def duet(
     masks = duet_masks(X, atten, delay, mask, softness)
     images = masks[:, None] * X[None]
     if postfilter:
-        images = wiener_postfilter(X, images)
+        frames = max(1, int(round(POSTFILTER_SECONDS * rate / hop)))
+        images = wiener_postfilter(X, images, smooth_frames=frames, **POSTFILTER)
     angles = np.degrees(np.arctan(atten)) - 45.0
     return named_images(images, angles, x.shape[-1], n_fft, hop)
