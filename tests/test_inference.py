@@ -19,6 +19,15 @@ from shotoku.models.apply import chunk_plan, fade_weights, load_separator, separ
 from shotoku.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These small networks run faster on one thread (less synchronisation), also on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class _Contract(nn.Module):
     CONFIGS = {"paper": {}, "small": {}}
 
@@ -280,3 +289,117 @@ def test_bad_checkpoints_raise_input_file_error(tmp_path, test_architectures):
     for err in (InputFileError,):
         with pytest.raises(err):
             load_separator(tmp_path / "junk.pt")
+
+
+# ---------------------------------------------------------------- the four architectures (small)
+
+ARCHITECTURES = ["mmdensenet", "wavenet", "deepconvsep", "waveunet"]
+
+
+def small_model(name, targets=("voice", "drums"), **overrides):
+    torch.manual_seed(0)
+    net = models.build_model(name, list(targets), config="small", **overrides)
+    return net.eval()
+
+
+def direct_call(net, x):
+    """One forward pass on the whole signal, written out independently of the chunking code."""
+    from shotoku import spectral
+
+    with torch.no_grad():
+        if net.DOMAIN == "waveform":
+            n = x.shape[1]
+            n_in = net.input_length(n)
+            ctx = (n_in - net.output_length(n_in)) // 2
+            xin = np.zeros((x.shape[0], n_in), np.float32)
+            xin[:, ctx : ctx + n] = x
+            return net(torch.from_numpy(xin)[None])[0, ..., :n].numpy()
+        X = spectral.stft(torch.from_numpy(x), n_fft=net.n_fft, hop=net.hop, window=net.window)
+        power = net(X.abs()[None])[0] ** 2
+        Y = power / (power.sum(0, keepdim=True) + 1e-10) * X
+        return spectral.istft(Y, n_fft=net.n_fft, hop=net.hop, window=net.window, length=x.shape[1]).numpy()
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_model_chunked_equals_one_shot(name):
+    net = small_model(name)
+    rate = net.sample_rate
+    x = noise(1.6, rate)
+    whole = stacked(separate_with_model(net, x, rate))
+    np.testing.assert_allclose(whole, direct_call(net, x), atol=1e-4)
+    # several chunks: every kept sample has its full context, on the model's grid
+    cut = stacked(separate_with_model(net, x, rate, chunk_seconds=0.4, overlap=0.25, batch_size=2))
+    np.testing.assert_allclose(cut, whole, atol=1e-4)
+
+
+def envelope(y, window, hop):
+    """RMS over windows of ``window`` samples every ``hop`` (all channels): [shape=(frames,)]."""
+    frames = np.lib.stride_tricks.sliding_window_view(y, window, axis=-1)[..., ::hop, :]
+    return np.sqrt(np.mean(frames**2, axis=(0, -1)))
+
+
+@pytest.mark.parametrize("name", ["mmdensenet", "waveunet"])
+def test_model_has_no_seam_on_long_sine(name):
+    """A stationary tone in, a stationary level out: no jump where chunks meet."""
+    net = small_model(name)
+    rate = net.sample_rate
+    x = sine(3.0, rate, freq=rate / 100)  # 100-sample period
+    chunk = 0.5
+    images = separate_with_model(net, x, rate, chunk_seconds=chunk, overlap=0.25)
+    for target, y in images.items():
+        env = envelope(y[:, rate // 2 : -rate // 2], 1000, 100)
+        level = np.median(env)
+        assert level > 1e-3
+        assert np.max(np.abs(env / level - 1)) < 0.01, target
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_model_checkpoint_round_trip(tmp_path, name):
+    net = small_model(name)
+    x = noise(0.5, 44100)
+    before = stacked(separate_with_model(net, x, 44100))
+    path = save_checkpoint(tmp_path / f"{name}.pt", net, training={"seed": 0, "steps": 0})
+    sep = load_separator(path)
+    assert sep.model.NAME == name and sep.targets == ["voice", "drums"]
+    assert sep.model.config == net.config
+    assert np.array_equal(stacked(sep(x, 44100)), before)
+
+
+def test_model_resampling_keeps_length():
+    net = small_model("wavenet")  # 16 kHz
+    x = noise(0.7, 44100)[:, :30001]
+    images = separate_with_model(net, x, 44100, chunk_seconds=0.25)
+    assert all(y.shape == x.shape and y.dtype == np.float32 for y in images.values())
+
+
+def test_model_wiener_post_filter():
+    net = small_model("deepconvsep")
+    x = noise(1.0, net.sample_rate)
+    plain = separate_with_model(net, x, net.sample_rate)
+    filtered = separate_with_model(net, x, net.sample_rate, wiener=True, chunk_seconds=0.5)
+    for key in plain:
+        assert filtered[key].shape == x.shape and np.all(np.isfinite(filtered[key]))
+        assert not np.allclose(filtered[key], plain[key], atol=1e-4)
+    total = stacked(filtered).sum(0)
+    assert 10 * np.log10(np.sum(x**2) / np.sum((total - x) ** 2)) > 30.0
+
+
+def test_models_command_lists_every_architecture(capsys):
+    from shotoku.cli import main
+
+    assert main(["models", "--targets", "vocals,accompaniment"]) == 0
+    out = capsys.readouterr().out
+    for name in ARCHITECTURES:
+        assert name in out
+    assert "paper" in out and "small" in out and "receptive field" in out
+    assert main(["models", "no-such-net"]) == 2
+
+
+def test_models_command_describes_checkpoint(tmp_path, capsys):
+    from shotoku.cli import main
+
+    path = save_checkpoint(tmp_path / "w.pt", small_model("waveunet"), training={"seed": 3, "steps": 5, "loss": [0.5, 0.1]})
+    assert main(["models", "--checkpoint", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "waveunet" in out and "voice, drums" in out and "5 steps" in out
+    assert main(["models", "--checkpoint", str(tmp_path / "missing.pt")]) == 2

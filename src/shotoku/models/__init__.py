@@ -102,20 +102,33 @@ def _first_line(text: str | None) -> str:
     return lines[0].strip() if lines else ""
 
 
-def list_architectures(targets: tuple[str, ...] = ("vocals", "drums", "bass", "other"), channels: int = 2) -> list[dict]:
-    """Describe every architecture at every configuration.
+def receptive_seconds(model) -> float:
+    """Receptive field of ``model`` in seconds of audio (``receptive_field`` frames span
+    ``(frames - 1) * hop + n_fft`` samples)."""
+    rf = float(model.receptive_field)
+    if model.DOMAIN == "spectrogram":
+        return ((rf - 1) * int(model.hop) + int(model.n_fft)) / float(model.sample_rate)
+    return rf / float(model.sample_rate)
 
-    Returns one dict per architecture: ``name``, ``domain``, ``configs`` (config name ->
-    ``describe()`` of an instance built for ``targets``/``channels``, plus ``parameters``).
+
+def list_architectures(names=None, targets=("vocals", "drums", "bass", "other"), channels: int = 2) -> list[dict]:
+    """Describe architectures at every configuration.
+
+    names: architecture names (default: all); targets, channels: what the models are built for
+    (parameter counts grow with the number of targets for most architectures)
+    Returns one dict per architecture: ``name``, ``domain``, ``summary`` (first docstring line),
+    ``configs``: config name -> ``describe()`` of an instance, with ``parameters`` and
+    ``receptive_field_seconds`` added.
     """
     out = []
-    for name in ARCHITECTURE_MODULES:
+    for name in names or list(ARCHITECTURE_MODULES):
         cls = get_architecture(name)
         configs = {}
         for cname in cls.CONFIGS:
             net = cls(list(targets), channels=channels, config=cname)
             info = dict(net.describe())
             info["parameters"] = parameter_count(net)
+            info["receptive_field_seconds"] = round(receptive_seconds(net), 4)
             configs[cname] = info
         out.append({"name": name, "domain": cls.DOMAIN, "summary": _first_line(cls.__doc__), "configs": configs})
     return out

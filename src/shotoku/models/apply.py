@@ -10,10 +10,12 @@ and in aligning spectrogram chunks to the global STFT frame grid.
 
 - waveform models (``DOMAIN == "waveform"``): a chunk producing ``n_out`` output samples reads
   ``model.input_length(n_out)`` input samples, ``(n_in - n_out) // 2`` of context on the left; the
-  signal is zero-padded beyond its ends.
+  signal is zero-padded beyond its ends; chunk offsets are multiples of the model's
+  ``sample_multiple`` (its decimation grid), if it has one.
 - spectrogram models (``DOMAIN == "spectrogram"``): each chunk reads ``model.n_fft +
   model.frame_context * model.hop`` samples of real signal each side (rounded up to whole hops, none
-  beyond the signal's ends), takes :func:`shotoku.spectral.stft` of that segment, the model maps
+  beyond the signal's ends; chunk offsets on the model's ``frame_multiple`` grid, if it has
+  one), takes :func:`shotoku.spectral.stft` of that segment, the model maps
   its magnitude to target magnitudes, ratio masks of their powers (the Wiener gains with the
   model's magnitudes as PSDs) filter the mixture STFT with its own phase, or the multichannel
   Wiener post-filter :func:`shotoku.postfilter.postfilter` does when ``wiener=True``. A single-
@@ -224,6 +226,19 @@ def _spectrogram_images(X, magnitudes, wiener: bool):
     return images
 
 
+def _frame_multiple(model) -> int:
+    """Frames between chunk offsets that keep a model's pooling grid (``frame_multiple``, else 1)."""
+    return max(1, int(getattr(model, "frame_multiple", 1)))
+
+
+def _chunk_grid(model) -> int:
+    """Samples that chunk offsets and lengths are multiples of: whole hops on the model's frame
+    grid (spectrogram), the model's decimation grid ``sample_multiple`` (waveform, else 1)."""
+    if model.DOMAIN == "spectrogram":
+        return int(model.hop) * _frame_multiple(model)
+    return max(1, int(getattr(model, "sample_multiple", 1)))
+
+
 def _separate_spectrogram(model, x: np.ndarray, chunk: int, overlap: int, batch_size: int, device, progress: bool, wiener: bool):
     import torch
 
@@ -233,7 +248,8 @@ def _separate_spectrogram(model, x: np.ndarray, chunk: int, overlap: int, batch_
     n_fft, hop = int(model.n_fft), int(model.hop)
     window = getattr(model, "window", "hann")
     fold = _ChannelFold(model.channels, C, model.NAME)
-    margin = hop * math.ceil((n_fft + hop * int(model.frame_context)) / hop)
+    grid = hop * _frame_multiple(model)
+    margin = grid * math.ceil((n_fft + hop * int(model.frame_context)) / grid)
     regions = chunk_plan(n, chunk, overlap)
     segments = [(max(0, s - margin), min(n, e + margin)) for s, e in regions]
 
@@ -300,7 +316,7 @@ def separate_with_model(
         from ..io import resample
 
         x = np.ascontiguousarray(resample(x, int(rate), sr), dtype=np.float32)
-    unit = int(model.hop) if model.DOMAIN == "spectrogram" else 1
+    unit = _chunk_grid(model)
     chunk = max(unit, unit * round(chunk_seconds * sr / unit))
     shared = unit * round(overlap * chunk / unit)
     shared = min(shared, unit * (chunk // unit // 2))
