@@ -15,9 +15,10 @@ Methods are given as ``name`` or ``name:key=value:key=value`` (the method's own 
 e.g. ``projet:max_delay=5``), optionally restricted to some conditions with ``@``
 (``projet:max_delay=5@20d``). Every method is asked for as many sources as the scene has objects;
 a determined method (ica, auxiva) that cannot give more sources than channels is run with
-``sources=channels`` instead, and is scored on SDR only: each estimate is paired with one object,
-and the objects left without an estimate count as a silent estimate (SDR 0 dB). An estimate that
-is silent (all zeros) counts the same way.
+``sources=channels`` instead, and is scored on SDR only: each estimate is paired with one object
+(best pairing), and only those pairs enter its numbers (marked ``*``: "SDR of the objects it
+returns", not comparable with a method that returns all four). An estimate that is silent (all
+zeros) is dropped the same way.
 
 Usage::
 
@@ -78,6 +79,7 @@ class Result:
     compute_s: float
     audio_s: float
     note: str = ""
+    score_s: float = 0.0
 
 
 def default_methods() -> list[str]:
@@ -116,7 +118,7 @@ def score(refs: np.ndarray, images: dict, rate: int) -> tuple[dict, str]:
 
     refs: float32 [shape=(J, C, N)]; images: {name: (C, N)} from a separator.
     Returns ({metric: float64 [shape=(J,)]}, note). With fewer non-silent estimates than
-    references only SDR is defined (missing objects: 0 dB, a silent estimate's SDR).
+    references only SDR is given, for the paired objects (NaN for the others).
     """
     from shotoku.metrics import bss_eval_images, match_sources
 
@@ -133,11 +135,10 @@ def score(refs: np.ndarray, images: dict, rate: int) -> tuple[dict, str]:
             for m in METRICS:
                 out[m] = np.asarray(med[m], dtype=np.float64)
             return out, ""
-        out["SDR"][:] = 0.0
         if len(ests):
             order, sdr = match_sources(refs, ests, rate)
-            out["SDR"] = np.where(order >= 0, sdr, 0.0)
-    return out, f"{len(ests)} of {j} objects; SDR only"
+            out["SDR"] = np.where(order >= 0, sdr, np.nan)
+    return out, f"{len(ests)} of {j} objects; SDR of those only"
 
 
 def _separate(scene, name: str, params: dict) -> tuple[dict, float, str]:
@@ -172,14 +173,17 @@ def run_scene(scene, specs: list[Spec]) -> list[Result]:
             params["sources"] = j
         try:
             images, elapsed, note = _separate(scene, spec.name, params)
+            t_score = time.perf_counter()
             metrics, score_note = score(refs, images, scene.rate)
+            t_score = time.perf_counter() - t_score
         except Exception as exc:  # one broken method must not lose the others' numbers
             traceback.print_exc()
             metrics = {m: np.full(j, np.nan) for m in METRICS}
             elapsed, note, score_note = float("nan"), f"failed: {type(exc).__name__}: {exc}"[:120], ""
+            t_score = 0.0
         note = "; ".join(x for x in (note, score_note) if x)
         results.append(Result(spec.label, scene.meta["condition"], scene.meta["scene"], metrics,
-                              elapsed, n / scene.rate, note))
+                              elapsed, n / scene.rate, note, t_score))
     return results
 
 
@@ -221,6 +225,7 @@ def summarise(results: list[Result], labels: list[str], conds: list[str]) -> lis
             row["speed"] = (sum(r.compute_s for r in timed) / sum(r.audio_s for r in timed)
                             if timed else float("nan"))
             row["note"] = "; ".join(sorted({r.note for r in rs if r.note}))
+            row["partial"] = any("of those only" in r.note for r in rs)
             rows.append(row)
     return rows
 
@@ -238,7 +243,8 @@ def tables(rows: list[dict], labels: list[str], conds: list[str]) -> str:
         if not mine:
             continue
         speed = np.mean([r["speed"] for r in mine.values()])
-        cells = [_fmt(mine[c]["SDR"]) if c in mine else "" for c in conds]
+        cells = [_fmt(mine[c]["SDR"]) + ("*" if mine[c]["partial"] else "") if c in mine else ""
+                 for c in conds]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(speed, 3)} |")
     lines += ["", "All metrics (dB; median over objects × scenes of the median over 1 s frames):", "",
               "| method | condition | SDR | ISR | SIR | SAR | mean SDR | s per s | note |",
@@ -246,7 +252,7 @@ def tables(rows: list[dict], labels: list[str], conds: list[str]) -> str:
     for r in rows:
         lines.append(
             f"| {r['method']} | {CONDITION_TITLES.get(r['condition'], r['condition'])} | "
-            + " | ".join(_fmt(r[m]) for m in METRICS)
+            + " | ".join(_fmt(r[m]) + ("*" if r["partial"] and m == "SDR" else "") for m in METRICS)
             + f" | {_fmt(r['mean SDR'])} | {_fmt(r['speed'], 3)} | {r['note']} |"
         )
     return "\n".join(lines)
@@ -331,14 +337,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- Machine: {machine()}",
         f"- Command: `{command.strip()}`",
-        f"- Wall time: {t_total:.0f} s in all ({t_data:.0f} s rendering songs and building scenes); "
+        f"- Wall time: {t_total:.0f} s in all ({t_data:.0f} s rendering songs and building scenes, "
+        f"{sum(r.score_s for r in results):.0f} s scoring); "
         f"seed {args.seed}; {'Dask, ' + str(args.workers) + ' processes' if args.workers > 1 else 'one process'}",
         "",
         tables(rows, labels, conds),
         "",
         "Notes: methods run with their defaults except `sources` = number of objects "
         "(ica/auxiva are determined methods and give at most as many sources as channels: 2 of the "
-        "4 objects, scored on SDR only, the objects left over counting as 0 dB). "
+        "4 objects; `*`: SDR of the 2 objects paired with its 2 outputs only, ISR/SIR/SAR not defined). "
         "`projet:max_delay=5` adds a delay grid of ±5 samples (run on the delayed scenes only).",
     ])
     print(entry)
