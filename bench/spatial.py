@@ -160,7 +160,7 @@ def _separate(scene, name: str, params: dict) -> tuple[dict, float, str]:
 def run_scene(scene, specs: list[Spec]) -> list[Result]:
     """Every method on one scene."""
     refs = scene.images
-    j, channels, n = refs.shape
+    j, _, n = refs.shape
     results = []
     for spec in specs:
         if spec.conditions and scene.meta["condition"] not in spec.conditions:

@@ -220,7 +220,7 @@ def separate_auxiva(
     n_samples = mixture.shape[-1]
     hop = n_fft // 4
 
-    spec = np.asarray(stft(mixture.astype(np.float32), n_fft=n_fft, hop=hop)).astype(np.complex128)  # (C, F, T)
+    spec = np.asarray(stft(mixture, n_fft=n_fft, hop=hop)).astype(np.complex128)  # (C, F, T)
     rng = np.random.default_rng(seed)
     scale = 1e-6 * np.sqrt(np.mean(np.abs(spec) ** 2)) + 1e-12
     dither = scale * (rng.standard_normal(spec.shape) + 1j * rng.standard_normal(spec.shape)) / np.sqrt(2)
