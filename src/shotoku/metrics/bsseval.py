@@ -362,9 +362,11 @@ def _tiles(n_samples: int, starts: np.ndarray, length: int, hop, filters_len: in
 # filters
 
 
-def _channel_loads(R: np.ndarray) -> np.ndarray:
-    """Energy of each channel, R(0)[p, p] [shape=(batch, m)]."""
-    return np.diagonal(R[:, 0], axis1=-2, axis2=-1)
+def _dependent(pivots: np.ndarray, energy: np.ndarray, load: float) -> bool:
+    """Some channel (with energy) keeps less than ``_RANK_TOLERANCE`` of it unexplained."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (pivots - load) / energy
+    return bool(np.any((energy > 0) & ~(ratio >= _RANK_TOLERANCE)))
 
 
 def _dense(R: np.ndarray, Y: np.ndarray, load: float) -> tuple[np.ndarray, bool]:
@@ -372,14 +374,12 @@ def _dense(R: np.ndarray, Y: np.ndarray, load: float) -> tuple[np.ndarray, bool]
     R = R.copy()
     R[:, 0] += load * np.eye(R.shape[-1])
     X, pivots = solve_dense(R, Y)
-    energy = _channel_loads(R)[:, None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = pivots / energy
-    return X, bool(np.any((energy > 2 * load) & (ratio < _RANK_TOLERANCE)))
+    energy = np.diagonal(R[:, 0], axis1=-2, axis2=-1)[:, None, :] - load
+    return X, _dependent(pivots, energy, load)
 
 
 def _filters(
-    r: np.ndarray, J: int, C: int, pairs: list[tuple[int, int]], regularisation: float
+    r: np.ndarray, J: int, C: int, pairs: list[tuple[int, int]], regularisation: float, exact=None
 ) -> tuple[np.ndarray, bool]:
     """Distortion filters in the time domain, arranged as one matrix for all projections.
 
@@ -392,31 +392,43 @@ def _filters(
     Both systems go through one block Levinson pass: the projection on reference j alone uses
     the block-diagonal part of the Gram matrix (source j's own channels), whose solution is the
     set of per-source solutions. Where the recursion is not accurate enough the systems are
-    solved densely (full Gram matrix once, each source's block once).
+    solved densely (full Gram matrix once, each source's block once), from the correlations
+    ``exact()`` returns if given: such matrices (condition numbers near 1/ε) turn every rounding
+    error of the correlations into a visible change of ISR/SIR/SAR, and ``_lag_correlations``'
+    power-of-two transforms are the more accurate.
     """
     L, m, _ = r.shape
     R = np.ascontiguousarray(r[:, :, :m])
     D = np.ascontiguousarray(r[:, :, m:])  # (L, m, K·C)
     mask = np.kron(np.eye(J), np.ones((C, C)))
+    energy = np.diagonal(R[0]).copy()
     eps = np.finfo(np.float64).eps
+
+    def levinson(load: float):
+        R2 = np.stack([R, R * mask])
+        R2[:, 0] += load * np.eye(m)
+        X, ok, innovation = solve_block_toeplitz(R2, np.stack([D, D]))
+        try:
+            pivots = np.diagonal(np.linalg.cholesky(innovation[0])) ** 2
+        except np.linalg.LinAlgError:  # not positive definite: singular to working precision
+            pivots = np.zeros(m)
+        return X[0], X[1], ok, bool(ok[0]) and _dependent(pivots, energy, load)
+
     load = eps
-    R2 = np.stack([R, R * mask])
-    R2[:, 0] += load * np.eye(m)
-    X, ok = solve_block_toeplitz(R2, np.stack([D, D]))
-    full, own = X[0], X[1]
-    deficient = False
+    full, own, ok, deficient = levinson(load)
+    if not ok[0] and exact is not None:
+        r = exact()
+        R = np.ascontiguousarray(r[:, :, :m])
+        D = np.ascontiguousarray(r[:, :, m:])
+        ok = np.array([False, False])
     if not ok[0]:
-        X1, deficient = _dense(R[None], D[None], load)
-        if deficient and regularisation > 0:
-            load = eps + regularisation * np.mean(np.diagonal(R[0]))
-            R2 = np.stack([R, R * mask])
-            R2[:, 0] += load * np.eye(m)
-            X, ok = solve_block_toeplitz(R2, np.stack([D, D]))
-            full, own = X[0], X[1]
-            if not ok[0]:
-                X1, _ = _dense(R[None], D[None], load)
+        full, deficient = _dense(R[None], D[None], load)
+        full = full[0]
+    if deficient and regularisation > 0:
+        load = eps + regularisation * np.mean(energy)
+        full, own, ok, _ = levinson(load)
         if not ok[0]:
-            full = X1[0]
+            full = _dense(R[None], D[None], load)[0][0]
     if not ok[1]:
         blocks = R.reshape(L, J, C, J, C)
         Rj = np.stack([blocks[:, j, :, j, :] for j in range(J)])
@@ -521,7 +533,8 @@ def _decompose(
     kept = None  # spectra of all frames, when they fit in memory
     stats = None
 
-    if _tiles(N, starts, length, hop, L):
+    tiled = _tiles(N, starts, length, hop, L)
+    if tiled:
         # Correlations from the frame spectra: segments back to back (the frames, then the
         # dropped tail), plus the pairs that straddle a boundary.
         n_seg = -(-N // length)
@@ -550,13 +563,17 @@ def _decompose(
             r += _boundary_correlations([refs, ests], m, seg_starts[1:], L)
     else:
         active_all = _whole_activity(refs, ests)
+    _check_not_silent(active_all, J)
+
+    def blocked() -> np.ndarray:
         r_sig = np.ascontiguousarray(refs, dtype=np.float64).reshape(m, N)
         e_sig = np.zeros((K, C, N))
         _segment(ests, 0, N, e_sig)
-        r = _lag_correlations(r_sig, np.concatenate([r_sig, e_sig.reshape(K * C, N)]), L)
-    _check_not_silent(active_all, J)
+        return _lag_correlations(r_sig, np.concatenate([r_sig, e_sig.reshape(K * C, N)]), L)
 
-    W, deficient = _filters(r, J, C, pairs, regularisation)
+    if not tiled:
+        r = blocked()
+    W, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     Wf = scipy.fft.rfft(W.transpose(2, 1, 0), n=nfft, axis=-1, workers=_WORKERS)  # (2·pairs·C, m, bins)
     Wt = np.ascontiguousarray(Wf.transpose(2, 0, 1))  # (bins, 2·pairs·C, m)
     sqrt_w = np.sqrt(_parseval_weights(nfft))[:, None, None, None]

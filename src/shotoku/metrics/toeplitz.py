@@ -70,8 +70,10 @@ def block_toeplitz_matvec(R: np.ndarray, X: np.ndarray) -> np.ndarray:
     return Y[:, L - 1 : 2 * L - 1]
 
 
-def _levinson(R: np.ndarray, Y: np.ndarray) -> np.ndarray:
+def _levinson(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One pass of the block Levinson recursion for ``T X = Y`` (NaN where it breaks down).
+
+    Returns X and the forward prediction error covariance of the last order.
 
     Forward predictors ``f`` (``T_n f = [P_f; 0; …]``, first block I) and backward predictors
     ``b`` (``T_n b = […; 0; P_b]``, last block I) grow one block per step; the solution of the
@@ -111,8 +113,8 @@ def _levinson(R: np.ndarray, Y: np.ndarray) -> np.ndarray:
             FX[:, m : (n + 1) * m] -= g_b  # f' = [f; 0] - [0; b] k_f ; x' += [0; b] μ
             FX[:, : n * m, m:] -= g_f[..., m:]  # x' -= [f; 0] k_b μ
     except np.linalg.LinAlgError:  # an exactly singular error covariance
-        return np.full((batch, L, m, r), np.nan)
-    return FX[:, :, m:].reshape(batch, L, m, r)
+        return np.full((batch, L, m, r), np.nan), np.full((batch, m, m), np.nan)
+    return FX[:, :, m:].reshape(batch, L, m, r), Pf
 
 
 def _symmetrise(p: np.ndarray) -> np.ndarray:
@@ -121,8 +123,8 @@ def _symmetrise(p: np.ndarray) -> np.ndarray:
 
 
 def solve_block_toeplitz(
-    R: np.ndarray, Y: np.ndarray, tol: float = 1e-13, max_refine: int = 2
-) -> tuple[np.ndarray, np.ndarray]:
+    R: np.ndarray, Y: np.ndarray, tol: float = 1e-15, max_refine: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve ``T X = Y`` for symmetric positive definite block Toeplitz ``T[a, b] = R(a - b)``.
 
     Parameters
@@ -131,7 +133,7 @@ def solve_block_toeplitz(
         ``batch`` independent systems are solved together
     Y: float64 [shape=(batch, L, m, r)], right-hand sides
     tol: accept a solution whose residual ``‖Y − T X‖`` is below ``tol · ‖R(0)‖ · ‖X‖`` (max
-        norms), the accuracy of a backward stable solver
+        norms): what LU with partial pivoting achieves on these matrices
     max_refine: refinement passes allowed to reach ``tol``
 
     Returns
@@ -140,11 +142,15 @@ def solve_block_toeplitz(
     ok: bool [shape=(batch,)], False where the recursion broke down or refinement did not reach
         ``tol`` (that matrix is too ill-conditioned for this method: use :func:`solve_dense`;
         its X is meaningless)
+    innovation: float64 [shape=(batch, m, m)], the forward prediction error covariance of order
+        L: what of each channel its own and the other channels' last L-1 samples do not explain
+        (the last diagonal block of the Cholesky factor's square); a channel with a near-zero
+        pivot in it is linearly dependent on the others
 
     Example
     -------
     >>> R = np.zeros((1, 3, 1, 1)); R[0, :, 0, 0] = [2.0, 1.0, 0.5]
-    >>> X, ok = solve_block_toeplitz(R, np.ones((1, 3, 1, 1)))
+    >>> X, ok, _ = solve_block_toeplitz(R, np.ones((1, 3, 1, 1)))
     >>> np.round(X[0, :, 0, 0], 6), ok
     (array([0.333333, 0.166667, 0.333333]), array([ True]))
     """
@@ -152,15 +158,15 @@ def solve_block_toeplitz(
     Y = np.asarray(Y, dtype=np.float64)
     scale = np.max(np.abs(R[:, 0]), axis=(-2, -1))[:, None, None, None]
     with np.errstate(all="ignore"):
-        X = _levinson(R, Y)
+        X, innovation = _levinson(R, Y)
         for step in range(max_refine + 1):
             resid = Y - block_toeplitz_matvec(R, X)
             bound = tol * scale * np.max(np.abs(X), axis=(1, 2, 3), keepdims=True)
             ok = np.all(np.abs(resid) <= bound, axis=(1, 2, 3))  # NaN fails
             if ok.all() or step == max_refine:
-                return X, ok
-            X = X + _levinson(R, resid)
-    return X, ok
+                break
+            X = X + _levinson(R, resid)[0]
+    return X, ok, innovation
 
 
 def solve_dense(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
