@@ -15,7 +15,8 @@ through centre to hard right (the left plane's i, then the right plane's ``2 bet
 every bin has one null; azimuths are reported as pan angles in degrees (-45 = hard left,
 ``phi = angle + 45``, ``left = cos phi``, ``right = sin phi``): ``g = tan(phi)`` on the left
 half, ``g = cot(phi)`` on the right. The plane is computed in real arithmetic
-(``|L - gR|^2 = |L|^2 - 2 g Re(L R*) + g^2 |R|^2``) for blocks of frames at once.
+(``|L - gR|^2 = |L|^2 - 2 g Re(L R*) + g^2 |R|^2``) for all frames at once; each bin's null is
+found in closed form, identical to the argmin over the plane (see :func:`azimuth_nulls`).
 
 Where it departs from the paper:
 
@@ -51,12 +52,8 @@ from ..registry import register
 from ..spectral import stft
 from .panmask import angle_masks, blind_positions, named_images, pan_masks
 
-# Frames per block when the frequency-azimuth plane is built: bounds memory to about
-# bins * block * (2 beta + 1) float32 values.
-_PLANE_ELEMENTS = 1 << 23
-
 # At or above this score a mixture is treated as amplitude-panned (see amplitude_panning_score).
-AUTO_THRESHOLD = 0.5
+AUTO_THRESHOLD = 0.4
 
 # Post-filter settings, measured on 4-object scenes from synthetic songs at n_fft 4096, hop 1024
 # (binary ADRess masks, 30 degree spacing): two refits with PSDs averaged over about 0.2 s
@@ -98,21 +95,41 @@ def frequency_azimuth_plane(L, R, beta=100):
 
 
 def azimuth_nulls(X, beta=100):
-    """Each bin's null azimuth and its peak height (``max - min`` of the plane).
+    """Each bin's null azimuth in the frequency-azimuth plane and its peak height (``max - min``).
+
+    The argmin of each half plane is found without building it: ``|R - g L|^2`` is a parabola in
+    g with its vertex at ``g* = Re(L R*) / |L|^2``, so its minimum over the grid ``i / beta`` is at
+    the grid point nearest to ``g*``, clipped to [0, 1] (and likewise for ``|L - g R|^2``); the
+    plane's maximum lies at an end of a half, ``max(|L|, |R|, |L - R|)``. This gives the same
+    index and height as :func:`frequency_azimuth_plane` followed by argmin, max and min, in
+    O(bins * frames) instead of O(bins * frames * beta) time and memory.
 
     X: complex STFT of a stereo mixture [shape=(2, bins, frames)]
     beta: azimuth resolution
     returns: (index int16 [shape=(bins, frames)] into :func:`azimuth_angles`,
-              height float32 [shape=(bins, frames)])
+              height float32 [shape=(bins, frames)], the peak ``max - min`` of the plane)
     """
-    F, T = X.shape[1:]
-    block = max(1, _PLANE_ELEMENTS // max(1, F * (2 * beta + 1)))
-    index = np.empty((F, T), dtype=np.int16)
-    height = np.empty((F, T), dtype=np.float32)
-    for t0 in range(0, T, block):
-        plane = frequency_azimuth_plane(X[0, :, t0:t0 + block], X[1, :, t0:t0 + block], beta)
-        index[:, t0:t0 + block] = np.argmin(plane, axis=-1)
-        height[:, t0:t0 + block] = plane.max(axis=-1) - plane.min(axis=-1)
+    L = X[0].astype(np.complex128)
+    R = X[1].astype(np.complex128)
+    pl = np.abs(L) ** 2
+    pr = np.abs(R) ** 2
+    cross = np.real(L * np.conj(R))
+
+    def half(p_scaled, p_other):
+        # |other - g * scaled|^2 over g = i / beta: grid point nearest the vertex, and its value
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vertex = np.where(p_scaled > 0, cross / p_scaled, 0.0)
+        i = np.clip(np.rint(beta * vertex), 0, beta)
+        g = i / beta
+        return i.astype(np.int64), np.maximum(p_other - 2 * g * cross + g * g * p_scaled, 0.0)
+
+    i_left, v_left = half(pl, pr)    # |R - g L|^2: left half, index i
+    i_right, v_right = half(pr, pl)  # |L - g R|^2: right half, index 2 beta - i
+    use_left = v_left <= v_right
+    index = np.where(use_left, i_left, 2 * beta - i_right).astype(np.int16)
+    low = np.where(use_left, v_left, v_right)
+    high = np.maximum(np.maximum(pl, pr), np.abs(L - R) ** 2)
+    height = (np.sqrt(high) - np.sqrt(low)).astype(np.float32)
     return index, height
 
 
@@ -124,18 +141,18 @@ def amplitude_panning_score(X, rate, n_fft, low_hz=100.0, high_hz=8000.0):
     own term is ``g_L g_R |S|^2 >= 0`` and the cross terms between sources average out. An
     inter-channel delay tau turns a source's term by ``2 pi f tau`` radians, so across frequency
     the coherence ``gamma(f) = C(f) / sqrt(P_L(f) P_R(f))`` spins around the origin. The score
-    is ``sum_f Re gamma(f) / sum_f |gamma(f)|`` over the frequencies between ``low_hz`` and
+    is ``sum_f Re(gamma) |gamma| / sum_f |gamma|^2`` over the frequencies between ``low_hz`` and
     ``high_hz``: the cosine of the inter-channel phase, averaged over frequency with each
-    frequency weighted by its coherence. Weighting by coherence instead of energy keeps music's
-    strong low end, where a small delay barely turns the phase, from hiding a delay, and keeps
-    frequencies where only hard-panned (one-channel) sources sound, whose phase is noise, from
-    hiding amplitude panning.
+    frequency weighted by its squared coherence. Weighting by coherence rather than energy keeps
+    music's strong low end, where a small delay barely turns the phase, from hiding a delay; and
+    frequencies where only hard-panned (one-channel) sources sound, whose cross-spectrum is
+    noise of random phase, have low coherence and cannot hide amplitude panning.
 
-    Measured on 4-object scenes from 6 synthetic songs (n_fft 4096, 6 s): 0.99-1.00 without
-    delays at 10 and 20 degree spacing, 0.73-0.85 at 30 degrees (two objects hard-panned);
-    0.95-0.98 with delays of 0.25-0.5 samples, 0.81-0.93 with 0.5-1, 0.33-0.56 with 1-2,
-    0.38-0.57 with 2-4 samples at 30 degrees, -0.17-0.11 with the study's 1.5-4 samples
-    (:data:`shotoku.mixing.DELAYS_20D`) and -0.13-0.00 with 5-10 samples.
+    Measured on 4-object scenes from 14 synthetic songs (n_fft 4096; 6 s excerpts, then 2 s):
+    no delays at 10 and 20 degree spacing 0.99-1.00; at 30 degrees (two objects hard-panned)
+    0.78-0.97, 0.59-0.91 on 2 s; delays of 0.5-1 samples 0.78-0.94; 1-2 samples 0.22-0.69;
+    2-4 samples at 30 degrees 0.41-0.84; the study's 1.5-4 samples at 20 degrees
+    (:data:`shotoku.mixing.DELAYS_20D`) -0.31-0.17; 5-10 samples -0.16-0.10.
 
     X: complex STFT [shape=(2, bins, frames)]
     rate: sample rate in Hz; n_fft: the STFT size of X
@@ -152,8 +169,9 @@ def amplitude_panning_score(X, rate, n_fft, low_hz=100.0, high_hz=8000.0):
     if not np.any(live):
         return 0.0
     gamma = cross[live] / norm[live]
-    total = np.sum(np.abs(gamma))
-    return float(np.sum(np.real(gamma)) / total) if total > 0 else 0.0
+    weight = np.abs(gamma)
+    total = np.sum(weight ** 2)
+    return float(np.sum(np.real(gamma) * weight) / total) if total > 0 else 0.0
 
 
 @register(
@@ -194,15 +212,15 @@ def adress(
     returns: {"object_k (angle°)": float32 image [shape=(2, samples)]}, k = 1.. from left to right
 
     How ``start="auto"`` decides: when :func:`amplitude_panning_score` (the inter-channel phase
-    coherence over 100 Hz - 8 kHz) is at least :data:`AUTO_THRESHOLD` (0.5), the channels are in
+    coherence over 100 Hz - 8 kHz) is at least :data:`AUTO_THRESHOLD` (0.4), the channels are in
     phase as pure amplitude panning leaves them and the positions and masks come from the
     azimuth nulls; below it (inter-channel delays: spaced microphones, time panning) they come
     from the magnitude pan mask (:func:`shotoku.spatial.panmask.pan_masks`), which reads each
-    bin's position from the channels' level ratio alone. The threshold sits between amplitude
-    panning (>= 0.73 measured, hard-panned objects included) and delays of 5 samples and more
-    (<= 0.11), where the nulls fail; between them (1-4 samples) both starts measured within
-    0.1 dB of each other after the post-filter, except with hard-panned objects, where the nulls
-    were better by 1 dB.
+    bin's position from the channels' level ratio alone. The threshold sits between pure
+    amplitude panning (>= 0.59 measured, hard-panned objects and 2 s excerpts included) and the
+    study's delays of 1.5-4 samples (<= 0.17) or more, where the nulls scatter; in between
+    (delays of 1-4 samples) both starts measured within 0.1 dB of each other after the
+    post-filter, except with hard-panned objects, where the nulls were better by 0.7 dB.
 
     Post-filter: :func:`shotoku.postfilter.postfilter` with :data:`POSTFILTER` (2 iterations,
     PSDs averaged over :data:`POSTFILTER_SECONDS`, no floor). With it on, soft masks use the

@@ -217,8 +217,6 @@ def named_images(images, positions, length, n_fft, hop):
         k = 1..J in that order; non-finite samples (never expected) are replaced by zeros.
     """
     order = np.argsort(np.asarray(positions, dtype=np.float64), kind="stable")
-    out = {}
-    for k, j in enumerate(order, start=1):
-        y = np.asarray(istft(images[j], n_fft=n_fft, hop=hop, length=length), dtype=np.float32)
-        out[position_name(k, positions[j])] = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-    return out
+    audio = np.asarray(istft(np.asarray(images), n_fft=n_fft, hop=hop, length=length), dtype=np.float32)
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    return {position_name(k, positions[j]): audio[j] for k, j in enumerate(order, start=1)}
