@@ -403,3 +403,21 @@ def test_models_command_describes_checkpoint(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "waveunet" in out and "voice, drums" in out and "5 steps" in out
     assert main(["models", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_separate_command_with_model(tmp_path):
+    from shotoku.cli import main
+    from shotoku.io import load, save
+
+    wav = tmp_path / "mix.wav"
+    x = noise(0.6, 44100)
+    save(wav, x, 44100)
+    net = small_model("deepconvsep")
+    ckpt = save_checkpoint(tmp_path / "dcs.pt", net)
+    assert main(["separate", str(wav), "--model", str(ckpt), "-o", str(tmp_path / "out")]) == 0
+    expected = separate_with_model(net, load(wav)[0], 44100)
+    for name, image in expected.items():
+        y, rate = load(tmp_path / "out" / f"{name}.wav")
+        assert rate == 44100 and y.shape == x.shape
+        np.testing.assert_allclose(y, image, atol=1e-6)
+    assert main(["separate", str(wav), "--model", str(tmp_path / "none.pt"), "-o", str(tmp_path / "o2")]) == 2

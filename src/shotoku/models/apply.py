@@ -41,6 +41,9 @@ DEFAULT_CHUNK_SECONDS = 10.0
 DEFAULT_OVERLAP = 0.25
 DEFAULT_BATCH_SIZE = 4
 MASK_EPS = 1e-10
+# Rough float32 activation memory one forward pass of a waveform model may take when the chunk
+# length is chosen automatically (its widest full-rate layer, times three live copies).
+ACTIVATION_BUDGET = 2**30
 
 
 def resolve_device(device: str | None = None):
@@ -59,6 +62,28 @@ def resolve_device(device: str | None = None):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device '{device}' asked for but no CUDA GPU is available; use --device cpu or auto")
     return dev
+
+
+def auto_chunking(model, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[float, int]:
+    """Default ``(chunk_seconds, batch_size)`` for ``model``.
+
+    Spectrogram models: 10 s chunks and ``batch_size``. Waveform models keep every layer at the
+    full sample rate, so their activations grow with the widest convolution: the chunk is
+    shortened until ``3 · 4 bytes · widest maps · channels · samples`` fits ``ACTIVATION_BUDGET``
+    (but never below twice the receptive field, nor above 10 s), and the batch is cut to what
+    still fits. The WaveNet of the paper (2048-map head) gets about 1 s chunks one at a time.
+    """
+    if model.DOMAIN != "waveform":
+        return DEFAULT_CHUNK_SECONDS, batch_size
+    import torch
+
+    widest = max((m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv1d)), default=1)
+    per_sample = 3 * 4 * widest * int(model.channels)
+    sr = float(model.sample_rate)
+    seconds = ACTIVATION_BUDGET / per_sample / sr
+    seconds = min(DEFAULT_CHUNK_SECONDS, max(seconds, 2 * float(model.receptive_field) / sr))
+    chunk_bytes = per_sample * (seconds * sr + float(model.receptive_field))
+    return seconds, max(1, min(batch_size, int(ACTIVATION_BUDGET // chunk_bytes)))
 
 
 def _check_mixture(mixture) -> np.ndarray:
@@ -277,9 +302,9 @@ def separate_with_model(
     mixture: np.ndarray,
     rate: int,
     *,
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    chunk_seconds: float | None = None,
     overlap: float = DEFAULT_OVERLAP,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     device: str | None = None,
     wiener: bool = False,
     progress: bool = False,
@@ -291,9 +316,10 @@ def separate_with_model(
         be 1, or the model be mono (then each channel is separated on its own)
     rate: sample rate of ``mixture`` in Hz; resampled to ``model.sample_rate`` and back
         with :func:`shotoku.io.resample`
-    chunk_seconds: output length of one chunk in seconds (context comes on top)
+    chunk_seconds: output length of one chunk in seconds (context comes on top); None: from
+        :func:`auto_chunking` (10 s, less for waveform models with wide layers)
     overlap: fraction of a chunk shared with the next one, crossfaded (0 to 0.5)
-    batch_size: chunks per forward pass
+    batch_size: chunks per forward pass; None: from :func:`auto_chunking` (at most 4)
     device: None/"cpu", "cuda", "cuda:N" or "auto" (a GPU when present)
     wiener: spectrogram models only: multichannel Wiener post-filter (one iteration) after masking
     progress: show a progress bar on a terminal
@@ -302,6 +328,12 @@ def separate_with_model(
     import torch
 
     x = _check_mixture(mixture)
+    auto_seconds, auto_batch = auto_chunking(model, DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+    if chunk_seconds is None:
+        chunk_seconds = auto_seconds
+        batch_size = auto_batch
+    elif batch_size is None:
+        batch_size = DEFAULT_BATCH_SIZE
     if not (0.0 <= overlap <= 0.5):
         raise ParameterError(f"overlap must lie between 0 and 0.5, got {overlap}")
     if chunk_seconds <= 0 or batch_size < 1:
@@ -316,6 +348,8 @@ def separate_with_model(
         from ..io import resample
 
         x = np.ascontiguousarray(resample(x, int(rate), sr), dtype=np.float32)
+        if x.shape[1] == 0:  # shorter than one sample at the model's rate
+            x = np.zeros((C, 1), np.float32)
     unit = _chunk_grid(model)
     chunk = max(unit, unit * round(chunk_seconds * sr / unit))
     shared = unit * round(overlap * chunk / unit)
@@ -343,14 +377,15 @@ def load_separator(
     *,
     device: str | None = None,
     wiener: bool = False,
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    chunk_seconds: float | None = None,
     overlap: float = DEFAULT_OVERLAP,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: bool = False,
+    batch_size: int | None = None,
+    progress: bool = True,
 ) -> Callable[..., dict[str, np.ndarray]]:
     """Load the checkpoint at ``path`` and return ``separator(mixture, rate, **overrides) -> dict``.
 
-    The keywords set the defaults of :func:`separate_with_model`; ``overrides`` may change
+    The keywords set the defaults of :func:`separate_with_model` (a progress bar shows on a
+    terminal only, never when stderr is piped); ``overrides`` may change
     ``chunk_seconds``, ``overlap``, ``batch_size``, ``wiener`` and ``progress`` per call.
     The returned function carries ``model``, ``targets``, ``sample_rate`` and ``info`` (the
     checkpoint's metadata) as attributes. Raises :class:`shotoku.errors.InputFileError` for a
