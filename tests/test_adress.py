@@ -71,7 +71,10 @@ def results(scenes):
 
 @pytest.mark.parametrize("cond,floor", [("30", 9.5), ("20", 8.5), ("10", 5.5)])
 def test_blind_adress_floor(results, cond, floor):
+    # measured on this song: 14.7 / 14.8 / 15.0 dB (soft masks + post-filter), 12.7 / 12.9 / 12.9
+    # without the post-filter
     assert results[cond, "default"] >= floor, results
+    assert results[cond, "no-postfilter"] >= floor, results
 
 
 @pytest.mark.parametrize("cond", ["30", "20"])
@@ -81,14 +84,14 @@ def test_postfilter_raises_blind_adress_by_1db(results, cond):
 
 @pytest.mark.parametrize("cond", ["30", "20", "10"])
 def test_paper_binary_adress_floor(results, cond):
-    # the paper's extraction (nearest-azimuth binary masks, no post-filter): measured 8.2-10.1 dB
-    # on six songs at every spacing
-    assert results[cond, "binary"] >= 7.5, results
+    # the paper's extraction (nearest-azimuth binary masks, no post-filter): measured 12.1 / 12.6
+    # / 12.5 dB on this song at 30 / 20 / 10 degrees
+    assert results[cond, "binary"] >= 10.5, results
 
 
 def test_panmask_with_postfilter_on_delayed_scene(results):
-    # measured 11.0-12.8 dB (mean 11.8) on six songs with the study's delays (3, -2, 1.5, -4)
-    assert results["20d", "panmask"] >= 10.0, results
+    # measured 14.6 dB on this song with the study's delays (3, -2, 1.5, -4)
+    assert results["20d", "panmask"] >= 12.5, results
     # the automatic start picks the pan mask there, so the default gets the same
     assert abs(results["20d", "default"] - results["20d", "panmask"]) < 1e-6, results
 

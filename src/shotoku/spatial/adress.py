@@ -236,8 +236,8 @@ def adress(
     if any(not abs(p) <= 45 for p in positions):
         raise ParameterError("positions are pan angles in degrees between -45 and 45")
     n = len(positions) if positions else int(sources)
-    if n < 1:
-        raise ParameterError(f"sources must be at least 1, got {sources}")
+    if not 1 <= n <= 45:
+        raise ParameterError(f"adress separates 1 to 45 objects (2 degrees apart at least), got {n}")
 
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)

@@ -32,18 +32,7 @@ from ..spectral import istft
 
 # Histogram resolution in degrees: one bin per 0.5 degree over [-45, 45].
 HIST_STEP = 0.5
-HIST_EDGES = np.arange(-45.0, 45.0 + HIST_STEP, HIST_STEP)
 HIST_CENTRES = np.arange(-45.0, 45.0 + HIST_STEP / 2, HIST_STEP)
-
-
-def gains(angle_deg):
-    """Constant-power gains of a pan angle.
-
-    angle_deg: float or array, degrees in [-45, 45] (-45 = hard left)
-    returns: (left, right), each like ``angle_deg``; ``left**2 + right**2 == 1``
-    """
-    phi = np.deg2rad(np.asarray(angle_deg, dtype=np.float64) + 45.0)
-    return np.cos(phi), np.sin(phi)
 
 
 def magnitude_angles(X, eps=1e-12):
