@@ -69,8 +69,8 @@ def excerpt_geometry(model, excerpt_seconds=None, excerpt_frames=None, recipe: d
 
     Spectrogram models: ``excerpt_frames`` frames (or ``round(excerpt_seconds * rate / hop) + 1``)
     of ``(frames - 1) * hop`` samples, all compared. Waveform models: ``excerpt_seconds`` of output,
-    ``model.input_length`` of it read. Unset lengths come from ``recipe`` (default: the
-    architecture's entry in ``RECIPES``).
+    ``model.input_length`` of it read. Unset lengths come from the model's ``target_field`` when
+    it has one (WaveNet), else from ``recipe`` (default: the architecture's entry in ``RECIPES``).
     """
     recipe = recipe if recipe is not None else RECIPES.get(model.NAME, DEFAULT_RECIPE)
     rate = int(model.sample_rate)
@@ -89,6 +89,8 @@ def excerpt_geometry(model, excerpt_seconds=None, excerpt_frames=None, recipe: d
         raise ParameterError(f"excerpt_frames applies to spectrogram models; '{model.NAME}' works on waveforms")
     if excerpt_seconds is not None:
         n_out = max(1, round(excerpt_seconds * rate))
+    elif getattr(model, "target_field", None):
+        n_out = int(model.target_field)
     else:
         n_out = recipe.get("excerpt_samples") or round(recipe["excerpt_seconds"] * rate)
     n_in = int(model.input_length(n_out))
