@@ -82,6 +82,8 @@ def test_batches_are_augmented_and_add_up():
     # mixture = target + rest; the same generator state gives the same batch
     again = sample_batch(data, np.random.default_rng(0), 16, 4000, 2)
     assert np.array_equal(again[0], mix) and np.array_equal(again[1], tgt)
+    mixed, mixed_tgt = sample_batch(data, np.random.default_rng(2), 8, 4000, 2, mix_tracks=True)
+    assert mixed.shape == (8, 2, 4000) and np.all(np.isfinite(mixed))
     mono_mix, mono_tgt = sample_batch(data, np.random.default_rng(1), 4, 100000, 1)
     assert mono_mix.shape == (4, 1, 100000)  # longer than the track: zero-padded
     assert np.all(mono_mix[..., int(3.0 * RATE) :] == 0)
