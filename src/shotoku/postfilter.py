@@ -8,18 +8,22 @@ spatial covariance ``R_j(f)`` (C x C) -- and rebuilds the images with the multic
 filter ``W_j = v_j R_j (sum_k v_k R_k)^-1`` of :func:`shotoku.spectral.wiener`.
 
 This is one or two iterations of the EM algorithm of Duong, Vincent & Gribonval (IEEE TASLP
-18(7), 2010) for the full-rank model, started from the mask's images, as Open-Unmix and
-norbert use it after a network. It departs from plain EM on purpose:
+18(7), 2010) for the full-rank model, started from the mask's images, the way
+Open-Unmix refines a network's output. It departs from plain EM on purpose:
 
-- the PSDs are smoothed over a few frames (a centred moving average) and floored before the
-  Wiener step, instead of being the raw posterior powers; a mask's zeros would otherwise stay
-  zeros and its errors be copied;
-- the covariance is re-estimated from the current images only (no posterior-covariance term),
-  as norbert's ``expectation_maximization`` does.
+- the PSDs are smoothed over a few frames (a centred moving average), and optionally floored,
+  before the Wiener step, instead of being the raw posterior powers; a mask's zeros would
+  otherwise stay zeros and its errors be copied;
+- the covariance is re-estimated from the current images only, without the posterior
+  covariance term of the exact EM.
 
-Measured on amplitude-panned 4-object scenes, this adds about 1-2 dB SDR to a binary pan mask;
-plain unsmoothed EM gains about half of that and more iterations make it worse; a rank-1
-spatial model does worse than full rank.
+Measured on the study's amplitude-panned 4-object scenes (14 synthetic songs, n_fft 4096, hop
+1024): from ADRess's binary masks, 2 iterations with PSDs averaged over 9 frames (0.2 s), no
+floor, add 2.0-2.1 dB SDR; from its soft masks 2.0-2.1 dB. Plain EM from binary masks (1
+iteration, no smoothing, no floor) adds nothing: every PSD the mask zeroed stays zero, and the
+Wiener filter gives the binary mask back. On 3 espeak-ng talkers (DUET, hop 256 at 16 kHz) the
+best window was 5 frames (80 ms): +2.6 dB. A rank-1 spatial model did worse than full rank in
+an earlier pilot; full rank is what :func:`shotoku.spectral.spatial_model` estimates.
 """
 
 from __future__ import annotations
@@ -63,8 +67,10 @@ def postfilter(X, images, iterations=2, smooth_frames=5, floor=0.0):
     X: complex mixture STFT [shape=(C, bins, frames)], any C >= 1
     images: complex STFT source images to refine [shape=(J, C, bins, frames)], for example
         masks times X
-    iterations: how many refits (1-2 help; more drift towards the mask's errors)
-    smooth_frames: moving-average length over frames for the PSDs (1 = none)
+    iterations: how many refits (with smoothing, 2 gained 0.2-0.4 dB over 1; 3 another 0.1-0.2 dB
+        at 1.5 times the cost)
+    smooth_frames: moving-average length over frames for the PSDs (1 = none); about 0.1-0.2 s
+        suits music, 50-80 ms speech
     floor: lower bound of every PSD, relative to the mixture's mean power over channels in the
         same bin (0 = none); keeps a bin a mask zeroed open to the object
     returns: complex64 images [shape=(J, C, bins, frames)]; they add up to X (up to the Wiener
