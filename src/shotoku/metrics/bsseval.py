@@ -52,7 +52,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import AudioContentError, MismatchError, ParameterError
-from .toeplitz import solve_block_toeplitz, solve_dense
+from .toeplitz import _one_blas_thread, solve_block_toeplitz, solve_dense
 
 __all__ = [
     "FILTER_LENGTH",
@@ -342,7 +342,7 @@ class _Frames:
             x = buf[..., :length]
             fr = slice(i0, i0 + n)
             st["energy"][:, fr] = np.einsum("scft,scft->sf", x, x)
-            st["active"][:, fr] = np.any(x.sum(axis=1) != 0, axis=-1)
+            st["active"][:, fr] = np.any(x.sum(axis=1), axis=-1)  # channel sum non-zero somewhere
             if st["error"] is not None:
                 d = x[J:] - x[:J]
                 st["error"][:, fr] = np.einsum("jcft,jcft->jf", d, d)
@@ -380,14 +380,15 @@ def _dense(R: np.ndarray, Y: np.ndarray, load: float) -> tuple[np.ndarray, bool]
 
 def _filters(
     r: np.ndarray, J: int, C: int, pairs: list[tuple[int, int]], regularisation: float, exact=None
-) -> tuple[np.ndarray, bool]:
-    """Distortion filters in the time domain, arranged as one matrix for all projections.
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Distortion filters in the time domain.
 
     r: [shape=(L, J·C, (J+K)·C)] lag correlations of the references with [references, estimates].
-    Returns W [shape=(L, J·C, 2·pairs·C)]: for pair ``i = (j, k)``, columns ``i·C..`` map every
-    reference channel to estimate k's projection ``P`` on all references, columns
-    ``(pairs + i)·C..`` map reference j's channels to the projection ``P_j`` on reference j alone;
-    and whether the references were found rank deficient (and regularised).
+    Returns ``full`` [shape=(L, J·C, K·C)]: tap ``a`` from reference channel (i, c') to estimate
+    channel (k, c) of the projection ``P`` of estimate k on all references; ``own``
+    [shape=(L, pairs, C, C)]: for pair ``(j, k)``, from reference j's channel c' to estimate
+    channel c of the projection ``P_j`` of estimate k on reference j alone; and whether the
+    references were found rank deficient (and regularised).
 
     Both systems go through one block Levinson pass: the projection on reference j alone uses
     the block-diagonal part of the Gram matrix (source j's own channels), whose solution is the
@@ -435,13 +436,8 @@ def _filters(
         Dj = D.reshape(L, J, C, -1).transpose(1, 0, 2, 3)
         Xj, _ = _dense(Rj, Dj, load)
         own = Xj.transpose(1, 0, 2, 3).reshape(L, m, -1)
-    n_pairs = len(pairs)
-    W = np.zeros((L, m, 2 * n_pairs * C))
-    for i, (j, k) in enumerate(pairs):
-        W[:, :, i * C : (i + 1) * C] = full[:, :, k * C : (k + 1) * C]
-        rows = slice(j * C, (j + 1) * C)
-        W[:, rows, (n_pairs + i) * C : (n_pairs + i + 1) * C] = own[:, rows, k * C : (k + 1) * C]
-    return W, deficient
+    own_pairs = np.stack([own[:, j * C : (j + 1) * C, k * C : (k + 1) * C] for j, k in pairs], axis=1)
+    return full, own_pairs, deficient
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,20 +461,27 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _DOTS = ("own", "full", "own_full", "own_target", "est_full", "est_own")
 
 
-def _project(Z: np.ndarray, Wt: np.ndarray, sqrt_w: np.ndarray, J: int, pairs: list[tuple[int, int]]) -> np.ndarray:
+def _project(
+    Z: np.ndarray, full_f: np.ndarray, own_f: np.ndarray, sqrt_w: np.ndarray, J: int, pairs: list[tuple[int, int]],
+    need_own_error: bool,
+) -> np.ndarray:
     """Inner products of the projections with each other and with the signals, per frame.
 
-    Z: spectra [shape=(bins, S, C, F)] (scaled in place by √w), Wt: filter spectra
-    [shape=(bins, 2·pairs·C, J·C)] -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``:
-    ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩, ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩, each summed over the frame, its tail and
-    the channels (Parseval). Works through blocks of bins so the intermediates stay in cache.
+    Z: spectra [shape=(bins, S, C, F)] (scaled in place by √w); full_f [shape=(bins, K·C, J·C)]
+    and own_f [shape=(bins, pairs, C, C)]: filter spectra (``P = full_f X``, ``P_j = own_f X_j``)
+    -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``: ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩,
+    ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩ (the last only if ``need_own_error``), each summed over the frame, its
+    tail and the channels (Parseval). Works through blocks of bins so that the intermediates
+    stay in cache, the blocks shared among threads.
     """
     bins, S, C, F = Z.shape
     m = J * C
+    K = S - J
     n_pairs = len(pairs)
     js = np.array([p[0] for p in pairs])
     ks = np.array([p[1] for p in pairs])
-    identity = np.array_equal(js, np.arange(J)) and np.array_equal(ks, np.arange(S - J))
+    identity = np.array_equal(js, np.arange(J)) and np.array_equal(ks, np.arange(K))
+
     def work(lo: int, hi: int, _: int) -> np.ndarray:
         out = np.zeros((len(_DOTS), n_pairs * C * F))
         for b0 in range(lo, hi, 512):
@@ -486,16 +489,18 @@ def _project(Z: np.ndarray, Wt: np.ndarray, sqrt_w: np.ndarray, J: int, pairs: l
             Zb = Z[b0:b1]
             Zb *= sqrt_w[b0:b1]
             nb = b1 - b0
-            Y = Wt[b0:b1] @ Zb[:, :J].reshape(nb, m, F)  # (nb, 2·pairs·C, F)
-            P = Y[:, : n_pairs * C].reshape(nb, -1)
-            Pj = Y[:, n_pairs * C :].reshape(nb, -1)
+            X = Zb[:, :J]  # (nb, J, C, F)
+            P = (full_f[b0:b1] @ X.reshape(nb, m, F)).reshape(nb, K, C, F)
             if identity:
-                Sx = Zb[:, :J].reshape(nb, -1)
-                Ek = Zb[:, J:].reshape(nb, -1)
+                Pj = own_f[b0:b1] @ X
+                Sx, Ek = X, Zb[:, J:]
             else:
-                Sx = np.ascontiguousarray(Zb[:, js]).reshape(nb, -1)
-                Ek = np.ascontiguousarray(Zb[:, J + ks]).reshape(nb, -1)
-            for i, (a, b) in enumerate(((Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P), (Ek, Pj))):
+                P = P[:, ks]
+                Pj = own_f[b0:b1] @ X[:, js]
+                Sx, Ek = Zb[:, js], Zb[:, J + ks]
+            P, Pj, Sx, Ek = (np.ascontiguousarray(a).reshape(nb, -1) for a in (P, Pj, Sx, Ek))
+            todo = [(Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P)] + ([(Ek, Pj)] if need_own_error else [])
+            for i, (a, b) in enumerate(todo):
                 out[i] += _dot(a, b)
         return out
 
@@ -503,7 +508,14 @@ def _project(Z: np.ndarray, Wt: np.ndarray, sqrt_w: np.ndarray, J: int, pairs: l
     return out.reshape(len(_DOTS), n_pairs, C, F).sum(axis=2)
 
 
-def _decompose(
+def _decompose(*args, **kwargs) -> tuple[dict[str, np.ndarray], bool]:
+    """:func:`_decompose_work` with BLAS on one thread: the products here are small matrices, and
+    the parallelism is over frequency blocks in our own threads."""
+    with _one_blas_thread():
+        return _decompose_work(*args, **kwargs)
+
+
+def _decompose_work(
     refs: np.ndarray,
     ests: np.ndarray,
     starts: np.ndarray,
@@ -512,6 +524,7 @@ def _decompose(
     pairs: list[tuple[int, int]],
     filters_len: int,
     regularisation: float,
+    need_own_error: bool = False,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Energies of the BSS Eval terms in every frame for every (reference j, estimate k) pair.
 
@@ -573,9 +586,11 @@ def _decompose(
 
     if not tiled:
         r = blocked()
-    W, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
-    Wf = scipy.fft.rfft(W.transpose(2, 1, 0), n=nfft, axis=-1, workers=_WORKERS)  # (2·pairs·C, m, bins)
-    Wt = np.ascontiguousarray(Wf.transpose(2, 0, 1))  # (bins, 2·pairs·C, m)
+    full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
+    full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=_WORKERS)  # (K·C, m, bins)
+    full_f = np.ascontiguousarray(full_f.transpose(2, 0, 1))  # (bins, K·C, m)
+    own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=_WORKERS)  # (pairs, C, C', bins)
+    own_f = np.ascontiguousarray(own_f.transpose(3, 0, 1, 2))  # (bins, pairs, C, C')
     sqrt_w = np.sqrt(_parseval_weights(nfft))[:, None, None, None]
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
@@ -587,7 +602,7 @@ def _decompose(
         else:
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)
-        dots[:, :, g0 : g0 + len(sel)] = _project(Z, Wt, sqrt_w, J, pairs)
+        dots[:, :, g0 : g0 + len(sel)] = _project(Z, full_f, own_f, sqrt_w, J, pairs, need_own_error)
     if stats is None:
         stats = {key: np.concatenate([p[key] for p in parts], axis=1) if parts[0][key] is not None else None for key in parts[0]}
 
@@ -605,7 +620,7 @@ def _decompose(
         "spat": own + target - 2 * own_target,
         "interf": full + own - 2 * own_full,
         "artif": estimate + full - 2 * est_full,
-        "own_error": estimate + own - 2 * est_own,
+        "own_error": estimate + own - 2 * est_own if need_own_error else None,
         "active": stats["active"],
     }
     return out, deficient
@@ -782,7 +797,7 @@ def bss_eval_sources(
         _segment(ests, start, length, e)
         if not _whole_activity(x, e).all():
             continue
-        en, deficient = _decompose(x, e, one, length, length, pairs, filters_len, regularisation)
+        en, deficient = _decompose(x, e, one, length, length, pairs, filters_len, regularisation, True)
         deficient_any |= deficient
         sdr[:, f] = _db(en["own"], en["own_error"])[:, 0]
         sir[:, f] = _db(en["own"], en["interf"])[:, 0]

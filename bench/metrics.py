@@ -1,0 +1,157 @@
+"""Speed of shotoku.metrics.bss_eval_images against museval 0.4.1 on a 60 s 4-source stereo track.
+
+Two tracks of 44.1 kHz stereo, 4 sources:
+
+- ``synthetic``: full-band references (coloured noises, correlated channels) and good estimates
+  (filtered reference + leakage + noise), the case where the block Levinson solver is used;
+- ``stems``: the stems of the stempeg example song (AAC-coded, so band-limited at ~16 kHz)
+  looped to the length, with estimates built in their band: the Gram matrix is then too
+  ill-conditioned for Levinson and the dense Cholesky path runs.
+
+Both tools run in this one process on the same arrays, each ``--repeat`` times (best time kept);
+museval once per track unless ``--museval-seconds`` shortens its excerpt (its time is then scaled
+to the full length, linear in length beyond its fixed cost, and the line says so). Wall and CPU
+time (all threads of the process) are recorded, with the maximum difference of the scores, in
+the "Metrics" section of docs/benchmarks.md.
+
+    PYTHONPATH=src .venv/bin/python bench/metrics.py [--seconds 60] [--museval-seconds S] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import make_museval_fixtures as cases  # noqa: E402
+
+from shotoku.metrics import bss_eval_images  # noqa: E402
+
+SECTION = "## Metrics"
+
+
+def synthetic(seconds: float, rate: int = 44100):
+    rng = np.random.default_rng(60)
+    refs = cases.full_rank_scene(rng, 4, int(seconds * rate))
+    return cases._f32(refs), cases._f32(cases.oracle_like(rng, refs)), rate
+
+
+def stems(seconds: float):
+    """The stempeg example's stems looped to ``seconds``, with in-band estimates."""
+    refs, rate = cases.stempeg_excerpt(seconds=5.5, offset=0.5)
+    n = int(seconds * rate)
+    reps = -(-n // refs.shape[-1])
+    refs = np.concatenate([np.roll(refs, 7919 * k, axis=-1) for k in range(reps)], axis=-1)[..., :n]
+    rng = np.random.default_rng(61)
+    J, C, _ = refs.shape
+    ests = np.empty_like(refs)
+    for j in range(J):
+        leak = sum((0.2 + 0.2 * rng.random()) * refs[k] for k in range(J) if k != j)
+        level = np.sqrt(np.mean(refs[j] ** 2))
+        ests[j] = 0.9 * refs[j] + leak + 0.3 * level * cases._band_limited_noise(rng, (C, n), 14000 / rate)
+    return refs, ests, rate
+
+
+def timed(fn, repeat: int):
+    """Best (wall, cpu) seconds over ``repeat`` runs, and the last result."""
+    best_wall, best_cpu, out = np.inf, np.inf, None
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        best_wall = min(best_wall, time.perf_counter() - w)
+        best_cpu = min(best_cpu, time.process_time() - c)
+    return best_wall, best_cpu, out
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores"
+
+
+def record(lines: list[str]) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    intro = (
+        f"{SECTION}\n\n"
+        "`bench/metrics.py`: `shotoku.metrics.bss_eval_images` against `museval.evaluate(refs, ests, "
+        "win=44100, hop=44100)` (museval 0.4.1, mode v4) on 60 s of 4-source stereo 44.1 kHz audio, "
+        "both in one process on the same float64 arrays, 1 s frames. Times are the best of the repeats; "
+        "CPU counts all threads of the process. *synthetic*: full-band references (the block Levinson "
+        "path); *stems*: the stempeg example's AAC stems looped (band-limited, near-singular Gram matrix: "
+        "the dense Cholesky path). The goal is at least 50x.\n"
+    )
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + intro + "\n" + "\n".join(lines) + "\n"
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        body = text[start:] if end < 0 else text[start:end]
+        entries = [ln for ln in body.splitlines() if ln.startswith("- ")]
+        new = intro + "\n" + "\n".join(entries + lines) + "\n"
+        text = text[:start] + new + ("" if end < 0 else text[end:])
+    path.write_text(text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--museval-seconds", type=float, default=None,
+                   help="run museval on this many seconds only and scale its time to --seconds")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tracks", default="synthetic,stems")
+    p.add_argument("--no-record", action="store_true")
+    args = p.parse_args(argv)
+    import museval
+
+    lines = []
+    date = datetime.date.today().isoformat()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    command = "PYTHONPATH=src .venv/bin/python bench/metrics.py" + "".join(" " + a for a in (argv or sys.argv[1:]))
+    for name in args.tracks.split(","):
+        refs, ests, rate = synthetic(args.seconds) if name == "synthetic" else stems(args.seconds)
+        w_ours, c_ours, s = timed(lambda: bss_eval_images(refs, ests, rate), args.repeat)
+        ours = np.array([s.sdr, s.isr, s.sir, s.sar])
+        m_sec = args.museval_seconds or args.seconds
+        n = int(m_sec * rate)
+        w_m, c_m, theirs = timed(
+            lambda: np.array(museval.evaluate(refs[..., :n].transpose(0, 2, 1), ests[..., :n].transpose(0, 2, 1),
+                                              win=rate, hop=rate)), 1)
+        scaled = ""
+        if n < refs.shape[-1]:
+            w_m, c_m = w_m * args.seconds / m_sec, c_m * args.seconds / m_sec
+            scaled = f" (museval timed on {m_sec:g} s, scaled x{args.seconds / m_sec:g})"
+        frames = theirs.shape[-1]
+        diff = np.nanmax(np.abs(ours[..., :frames] - theirs), axis=(1, 2))
+        line = (
+            f"- {date}, {machine()}, load average {load:.1f} at start; `{command}`; **{name}** "
+            f"{args.seconds:g} s: museval {w_m:.1f} s wall / {c_m:.1f} s CPU, shotoku {w_ours:.2f} s wall / "
+            f"{c_ours:.2f} s CPU: **{w_m / w_ours:.0f}x** wall, **{c_m / c_ours:.0f}x** CPU{scaled}; "
+            f"max |difference| SDR {diff[0]:.1e}, ISR {diff[1]:.1e}, SIR {diff[2]:.1e}, SAR {diff[3]:.1e} dB"
+        )
+        print(line, flush=True)
+        lines.append(line)
+    if not args.no_record:
+        record(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
