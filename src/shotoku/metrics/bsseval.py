@@ -286,8 +286,10 @@ class _Frames:
     """Frame spectra and framewise time-domain statistics of references and estimates.
 
     Frames ``[start, start + length)`` are zero-padded to ``nfft`` and transformed a few at a time
-    into an array [shape=(bins, sources, channels, frames)] (references first), so that products
-    per frequency are batched matrix products over frames.
+    into an array [shape=(bins, frames, sources, channels)] (references first), so that products
+    per frequency are batched matrix products over frames. Spectra are stored multiplied by
+    √w (:func:`_parseval_weights`), so that a plain sum of products over bins is a time-domain
+    inner product.
     """
 
     _SUB = 4  # frames per FFT call (keeps temporaries small and reused)
@@ -298,15 +300,17 @@ class _Frames:
         self.S = self.J + ests.shape[0]
         self.length, self.nfft = length, nfft
         self.bins = nfft // 2 + 1
+        self.weights = _parseval_weights(nfft)
+        self.sqrt_w = np.sqrt(self.weights)[:, None, None, None]
         self._bufs: list[np.ndarray] = []
 
     def transform(self, starts: np.ndarray, stats: bool) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
-        """Spectra [shape=(bins, S, C, frames)] and, if asked, per-frame time-domain statistics:
+        """Spectra × √w [shape=(bins, frames, S, C)] and, if asked, per-frame time-domain statistics:
         ``energy`` [shape=(S, F)] Σ x², ``error`` [shape=(J, F)] Σ (ŝ_j − s_j)², ``active``
         [shape=(S, F)] bool (channel sum non-zero somewhere in the frame)."""
         J, S, C = self.J, self.S, self.C
         F = len(starts)
-        Z = np.empty((self.bins, S, C, F), dtype=np.complex128)
+        Z = np.empty((self.bins, F, S, C), dtype=np.complex128)
         st = None
         if stats:
             st = {
@@ -347,8 +351,8 @@ class _Frames:
                 d = x[J:] - x[:J]
                 st["error"][:, fr] = np.einsum("jcft,jcft->jf", d, d)
         spec = scipy.fft.rfft(buf, axis=-1)  # (S, C, n, bins)
-        for b0 in range(0, self.bins, 512):  # transpose through the cache, a block at a time
-            Z[b0 : b0 + 512, ..., i0 : i0 + n] = spec[..., b0 : b0 + 512].transpose(3, 0, 1, 2)
+        # runs of n·S·C contiguous values per bin, scaled by √w for Parseval sums
+        np.multiply(spec.transpose(3, 2, 0, 1), self.sqrt_w, out=Z[:, i0 : i0 + n])
 
 
 def _tiles(n_samples: int, starts: np.ndarray, length: int, hop, filters_len: int) -> bool:
@@ -462,19 +466,18 @@ _DOTS = ("own", "full", "own_full", "own_target", "est_full", "est_own")
 
 
 def _project(
-    Z: np.ndarray, full_f: np.ndarray, own_f: np.ndarray, sqrt_w: np.ndarray, J: int, pairs: list[tuple[int, int]],
-    need_own_error: bool,
+    Z: np.ndarray, full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]], need_own_error: bool
 ) -> np.ndarray:
     """Inner products of the projections with each other and with the signals, per frame.
 
-    Z: spectra [shape=(bins, S, C, F)] (scaled in place by √w); full_f [shape=(bins, K·C, J·C)]
-    and own_f [shape=(bins, pairs, C, C)]: filter spectra (``P = full_f X``, ``P_j = own_f X_j``)
+    Z: spectra × √w [shape=(bins, F, S, C)]; full_f [shape=(bins, J·C, K·C)] and own_f
+    [shape=(bins, pairs, C, C')]: filter spectra (``P = X full_f``, ``P_j = own_f X_j``)
     -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``: ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩,
     ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩ (the last only if ``need_own_error``), each summed over the frame, its
     tail and the channels (Parseval). Works through blocks of bins so that the intermediates
     stay in cache, the blocks shared among threads.
     """
-    bins, S, C, F = Z.shape
+    bins, F, S, C = Z.shape
     m = J * C
     K = S - J
     n_pairs = len(pairs)
@@ -483,21 +486,22 @@ def _project(
     identity = np.array_equal(js, np.arange(J)) and np.array_equal(ks, np.arange(K))
 
     def work(lo: int, hi: int, _: int) -> np.ndarray:
-        out = np.zeros((len(_DOTS), n_pairs * C * F))
+        out = np.zeros((len(_DOTS), F * n_pairs * C))
         for b0 in range(lo, hi, 512):
             b1 = min(hi, b0 + 512)
             Zb = Z[b0:b1]
-            Zb *= sqrt_w[b0:b1]
             nb = b1 - b0
-            X = Zb[:, :J]  # (nb, J, C, F)
-            P = (full_f[b0:b1] @ X.reshape(nb, m, F)).reshape(nb, K, C, F)
+            X = Zb[:, :, :J]  # (nb, F, J, C)
+            P = (X.reshape(nb, F, m) @ full_f[b0:b1]).reshape(nb, F, K, C)
             if identity:
-                Pj = own_f[b0:b1] @ X
-                Sx, Ek = X, Zb[:, J:]
+                Sx, Ek = X, Zb[:, :, J:]
             else:
-                P = P[:, ks]
-                Pj = own_f[b0:b1] @ X[:, js]
-                Sx, Ek = Zb[:, js], Zb[:, J + ks]
+                P = P[:, :, ks]
+                Sx, Ek = Zb[:, :, js], Zb[:, :, J + ks]
+            W = own_f[b0:b1, None]  # (nb, 1, pairs, C, C')
+            Pj = W[..., 0] * Sx[..., 0:1]  # (nb, F, pairs, C): Σ_c' own[c, c'] x[c']
+            for d in range(1, C):
+                Pj += W[..., d] * Sx[..., d : d + 1]
             P, Pj, Sx, Ek = (np.ascontiguousarray(a).reshape(nb, -1) for a in (P, Pj, Sx, Ek))
             todo = [(Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P)] + ([(Ek, Pj)] if need_own_error else [])
             for i, (a, b) in enumerate(todo):
@@ -505,7 +509,7 @@ def _project(
         return out
 
     out = sum(_split(work, bins))
-    return out.reshape(len(_DOTS), n_pairs, C, F).sum(axis=2)
+    return out.reshape(len(_DOTS), F, n_pairs, C).sum(axis=3).transpose(0, 2, 1)
 
 
 def _decompose(*args, **kwargs) -> tuple[dict[str, np.ndarray], bool]:
@@ -558,18 +562,19 @@ def _decompose_work(
             seg = seg_starts[g0 : g0 + group]
             Z, st = frames.transform(seg, stats=True)
             parts.append(st)
-            flat = Z.reshape(bins, S * C, len(seg))
+            flat = Z.reshape(bins, len(seg), S * C)
 
             def correlate(lo: int, hi: int, _: int) -> None:
-                acc[lo:hi] += np.conj(flat[lo:hi, :m]) @ flat[lo:hi].transpose(0, 2, 1)
+                acc[lo:hi] += np.conj(flat[lo:hi, :, :m]).transpose(0, 2, 1) @ flat[lo:hi]
 
             _split(correlate, bins)
             if n_seg <= group:
-                kept = Z[..., :n_frames]
+                kept = Z[:, :n_frames]
         stats = {key: np.concatenate([p[key] for p in parts], axis=1) if parts[0][key] is not None else None for key in parts[0]}
         active_all = stats["active"].any(axis=1)
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
         acc = np.ascontiguousarray(acc.transpose(1, 2, 0))
+        acc /= frames.weights
         r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=_WORKERS)[..., :L].transpose(2, 0, 1)
         del acc
         if n_seg > 1:
@@ -588,10 +593,9 @@ def _decompose_work(
         r = blocked()
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=_WORKERS)  # (K·C, m, bins)
-    full_f = np.ascontiguousarray(full_f.transpose(2, 0, 1))  # (bins, K·C, m)
+    full_f = np.ascontiguousarray(full_f.transpose(2, 1, 0))  # (bins, m, K·C)
     own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=_WORKERS)  # (pairs, C, C', bins)
     own_f = np.ascontiguousarray(own_f.transpose(3, 0, 1, 2))  # (bins, pairs, C, C')
-    sqrt_w = np.sqrt(_parseval_weights(nfft))[:, None, None, None]
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
     parts = []
@@ -602,7 +606,7 @@ def _decompose_work(
         else:
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)
-        dots[:, :, g0 : g0 + len(sel)] = _project(Z, full_f, own_f, sqrt_w, J, pairs, need_own_error)
+        dots[:, :, g0 : g0 + len(sel)] = _project(Z, full_f, own_f, J, pairs, need_own_error)
     if stats is None:
         stats = {key: np.concatenate([p[key] for p in parts], axis=1) if parts[0][key] is not None else None for key in parts[0]}
 
