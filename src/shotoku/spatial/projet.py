@@ -73,7 +73,9 @@ _EPS = 1e-7
 # Pan histogram used for the start: bin width and Gaussian smoothing, degrees of azimuth.
 _HIST_STEP_DEG = 0.5
 _HIST_SMOOTH_DEG = 1.0
-# Number of float32 elements of one (bins × projections × frames) block.
+# Floor of the start of Q, relative to the bump at each object's location (columns sum to one).
+_Q_FLOOR = 1e-3
+# Number of float32 elements of one (bins × projections × frames) block (fits a 2 MB L2 cache).
 _BLOCK_ELEMENTS = 1 << 17
 
 
@@ -135,23 +137,37 @@ class Geometry:
 
 def geometry(pans: int, delays: int, projections: int, projection_delays: int, max_delay: float,
              n_fft: int, alpha: float, device) -> Geometry:
-    """Build the location set (pans × delays), the projection set and K (see :class:`Geometry`)."""
+    """Build the location set (pans × delays), the projection set and K (see :class:`Geometry`).
+
+    K is computed in closed form, ``|ψ_mᵀθ_l|² = a² + b² + 2ab·cos(2π f̃ (τ_m + τ_l))`` with
+    ``a = cos ω_m cos φ_l`` and ``b = sin ω_m sin φ_l``, raised to α/2; it has one frequency row
+    when no delay is modelled.
+    """
     phis = np.linspace(0.0, np.pi / 2, pans)
     taus = delay_grid(delays, max_delay)
     omegas = np.linspace(-np.pi / 2, 0.0, projections)
     proj_taus = delay_grid(projection_delays, max_delay)
-    theta = steering(phis, taus, n_fft)  # (F|1, L, 2)
     psi = steering(omegas, proj_taus, n_fft)  # (F|1, M, 2)
-    if theta.shape[0] != psi.shape[0]:
-        f = max(theta.shape[0], psi.shape[0])
-        theta = np.broadcast_to(theta, (f,) + theta.shape[1:])
-        psi = np.broadcast_to(psi, (f,) + psi.shape[1:])
-    kernel = np.abs(np.einsum("fmc,flc->fml", psi, theta)) ** alpha
-    pan_deg = np.repeat(phi_to_azimuth(phis), taus.size)
-    delay = np.tile(taus, phis.size)
+    loc_phi = np.repeat(phis, taus.size)
+    loc_tau = np.tile(taus, phis.size)
+    proj_omega = np.repeat(omegas, proj_taus.size)
+    proj_tau = np.tile(proj_taus, omegas.size)
+    f64 = dict(dtype=torch.float64, device=device)
+    a = torch.as_tensor(np.cos(proj_omega)[:, None] * np.cos(loc_phi)[None, :], **f64)  # (M, L)
+    b = torch.as_tensor(np.sin(proj_omega)[:, None] * np.sin(loc_phi)[None, :], **f64)
+    lag = torch.as_tensor(proj_tau[:, None] + loc_tau[None, :], **f64)  # (M, L)
+    if np.all(lag.cpu().numpy() == 0):
+        kernel = ((a + b).abs() ** alpha)[None].float()
+    else:
+        n_bins = n_fft // 2 + 1
+        kernel = torch.empty((n_bins, a.shape[0], a.shape[1]), dtype=torch.float32, device=device)
+        base = a * a + b * b
+        for blk in _blocks(n_bins, a.numel()):
+            f_norm = torch.arange(blk.start, blk.stop, **f64) / n_fft
+            cos = torch.cos(2 * math.pi * f_norm[:, None, None] * lag[None])
+            kernel[blk] = (base + 2 * a * b * cos).clamp_min_(0.0).pow_(alpha / 2).float()
     psi_t = torch.from_numpy(np.ascontiguousarray(psi)).to(device=device, dtype=torch.complex64)
-    kernel_t = torch.from_numpy(kernel.astype(np.float32)).to(device)
-    return Geometry(pan_deg, delay, psi_t, kernel_t)
+    return Geometry(phi_to_azimuth(loc_phi), loc_tau, psi_t, kernel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +256,7 @@ def peak_delays(X: torch.Tensor, az: torch.Tensor, peaks: np.ndarray, width: flo
     return np.asarray(out)
 
 
-def initial_spread(geo: Geometry, peaks: np.ndarray, delays: np.ndarray, floor: float = 0.02) -> np.ndarray:
+def initial_spread(geo: Geometry, peaks: np.ndarray, delays: np.ndarray, floor: float = _Q_FLOOR) -> np.ndarray:
     """Q at the start: a narrow bump on each object's (pan, delay) location over a small floor.
 
     Returns float64 [shape=(L, J)], columns summing to one.
@@ -311,12 +327,18 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
     Returns ``(P, Q, divergence)``: the final cost, measured on the model after the last update of P.
     """
     n_bins, n_proj, n_frames = V.shape
-    shared_kernel = kernel.shape[0] == 1
+    n_kernel, _, n_loc = kernel.shape
+    shared_kernel = n_kernel == 1
+    flat_kernel = kernel.reshape(n_kernel * n_proj, n_loc)  # (F·M, L) or (M, L)
+    kernel_sum = kernel.sum(1)  # (F|1, L): Σ_m K_ml(f)
     blocks = list(_blocks(n_bins, n_proj * n_frames))
     size = blocks[0].stop - blocks[0].start
     sig_buf = torch.empty((size, n_proj, n_frames), dtype=V.dtype, device=V.device)
     num_buf = torch.empty_like(sig_buf)
     den_buf = None if (beta == 1 and cost == "beta") else torch.empty_like(sig_buf)
+    stats_num = torch.empty((n_kernel, n_proj, Q.shape[1]), dtype=V.dtype, device=V.device)
+    stats_den = torch.empty_like(stats_num) if den_buf is not None else None
+    p_sums = torch.empty((n_kernel, Q.shape[1]), dtype=V.dtype, device=V.device)
     p_floor = eps * 1e-6
     divergence = float("nan")
     try:
@@ -326,15 +348,19 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
         steps = range(iterations)
     for it in steps:
         last = it == iterations - 1
-        q_num = torch.zeros_like(Q)
-        q_den = torch.zeros_like(Q)
+        # (KQ)_mj(f) for every frequency at once, floored so that the model never vanishes
+        KQ_all = (Q.T @ flat_kernel.T).T.add(1e-6).reshape(n_kernel, n_proj, -1)
+        if shared_kernel:
+            stats_num.zero_()
+            p_sums.zero_()
+            if stats_den is not None:
+                stats_den.zero_()
         divergence = 0.0
         for b in blocks:
-            K = kernel if shared_kernel else kernel[b]
             Pb = P[b]
             Vb = V[b]
             fb = Pb.shape[0]
-            KQ = (K @ Q).add_(1e-6).expand(fb, -1, -1)  # (Fb, M, J), floored
+            KQ = KQ_all.expand(fb, -1, -1) if shared_kernel else KQ_all[b]  # (Fb, M, J)
             KQt = KQ.transpose(1, 2)
             sigma = sig_buf[:fb]
             nb = num_buf[:fb]
@@ -348,24 +374,31 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
             else:
                 bottom = torch.bmm(KQt, den)
             Pb.mul_(top.div_(bottom)).clamp_min_(p_floor)
-            # contribution of this block to the update of Q
+            # statistics of this block for the update of Q
             torch.bmm(KQ, Pb, out=sigma)
             if last:
                 divergence += _divergence(Vb, sigma, beta, cost)
             num, den = _ratios(Vb, sigma, beta, cost, nb, db)
             Pt = Pb.transpose(1, 2)
             if shared_kernel:
-                q_num += K[0].T @ torch.bmm(num, Pt).sum(0)
+                stats_num += torch.bmm(num, Pt).sum(0)
                 if den is None:
-                    q_den += K[0].sum(0)[:, None] * Pb.sum((0, 2))[None, :]
+                    p_sums += Pb.sum((0, 2))
                 else:
-                    q_den += K[0].T @ torch.bmm(den, Pt).sum(0)
+                    stats_den += torch.bmm(den, Pt).sum(0)
             else:
-                q_num += torch.einsum("fml,fmj->lj", K, torch.bmm(num, Pt))
+                torch.bmm(num, Pt, out=stats_num[b])
                 if den is None:
-                    q_den += torch.einsum("fl,fj->lj", K.sum(1), Pb.sum(2))
+                    torch.sum(Pb, 2, out=p_sums[b])
                 else:
-                    q_den += torch.einsum("fml,fmj->lj", K, torch.bmm(den, Pt))
+                    torch.bmm(den, Pt, out=stats_den[b])
+        # update Q: Σ_f K(f)ᵀ A(f), as one product over (frequency, projection) pairs
+        # (written Aᵀ K: a row-major pass over K, several times faster than Kᵀ A on CPU)
+        q_num = (stats_num.reshape(-1, Q.shape[1]).T @ flat_kernel).T
+        if stats_den is None:
+            q_den = (p_sums.T @ kernel_sum).T
+        else:
+            q_den = (stats_den.reshape(-1, Q.shape[1]).T @ flat_kernel).T
         Q.mul_(q_num.add_(eps).div_(q_den.add_(eps)))
         scale = Q.sum(0, keepdim=True).clamp_min(1e-30)
         Q.div_(scale)
@@ -387,16 +420,16 @@ def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor
     """
     n_bins, n_obj, n_frames = P.shape
     psi = geo.psi  # (F|1, M, 2)
-    shared = psi.shape[0] == 1
     n_proj = psi.shape[1]
     pinv = torch.linalg.pinv(psi)  # (F|1, 2, M)
+    n_kernel, _, n_loc = geo.kernel.shape
+    KQ_all = (Q.T @ geo.kernel.reshape(-1, n_loc).T).T.add(1e-6).reshape(n_kernel, n_proj, -1)
     Y = torch.zeros((n_obj, 2, n_bins, n_frames), dtype=torch.complex64, device=X.device)
     tiny = torch.finfo(torch.float32).tiny
     for b in _blocks(n_bins, n_proj * n_frames * 2):
-        ps = psi if shared else psi[b]
-        pi = pinv if shared else pinv[b]
-        K = geo.kernel if shared else geo.kernel[b]
-        KQ = K @ Q  # (Fb|1, M, J)
+        ps = psi if psi.shape[0] == 1 else psi[b]
+        pi = pinv if pinv.shape[0] == 1 else pinv[b]
+        KQ = KQ_all if n_kernel == 1 else KQ_all[b]  # (Fb|1, M, J)
         Xb = X[:, b].permute(1, 0, 2)  # (Fb, 2, T)
         c = ps @ Xb  # (Fb, M, T)
         Pb = P[b]
@@ -432,10 +465,36 @@ def _device(device: str) -> torch.device:
         raise ParameterError(f"unknown device '{device}'; use cpu, cuda or auto") from None
 
 
+def object_positions(geo: Geometry, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each object's spread peaks: azimuth (degrees) and delay (samples).
+
+    Q: [shape=(L, J)]. The azimuth is the peak of Q summed over delays, refined between grid
+    points by a parabola through the peak and its two neighbours (the grid point itself at the
+    ends of the grid); the delay is the grid delay where Q peaks at that pan angle.
+    """
+    pans = np.unique(geo.pan_deg)
+    taus = np.unique(geo.delay)
+    q = Q.reshape(pans.size, taus.size, -1)  # locations are pan-major
+    marginal = q.sum(1)  # (pans, J)
+    az, tau = [], []
+    for j in range(q.shape[2]):
+        i = int(np.argmax(marginal[:, j]))
+        offset = 0.0
+        if 0 < i < pans.size - 1:
+            left, mid, right = marginal[i - 1, j], marginal[i, j], marginal[i + 1, j]
+            curve = left - 2 * mid + right
+            if curve < 0:
+                offset = float(np.clip(0.5 * (left - right) / curve, -0.5, 0.5))
+        step = pans[1] - pans[0] if pans.size > 1 else 0.0
+        az.append(float(pans[i] + offset * step))
+        tau.append(float(taus[int(np.argmax(q[i, :, j]))]))
+    return np.asarray(az), np.asarray(tau)
+
+
 def object_name(index: int, azimuth: float, delay: float) -> str:
     """Output name of object ``index`` (1-based) at ``azimuth`` degrees and ``delay`` samples."""
-    az = round(float(azimuth), 1) + 0.0
-    text = f"{az:g}°"
+    az = round(float(azimuth)) + 0
+    text = f"{az:d}°"
     if abs(delay) > 1e-9:
         text += f", delay {round(float(delay), 2):g} samples"
     return f"object_{index} ({text})"
@@ -452,16 +511,16 @@ def projet(
     rate: int,
     *,
     sources: int = 4,
-    pans: int = 91,
+    pans: int = 46,
     max_delay: float = 0.0,
     delays: int = 0,
     projections: int = 10,
-    projection_delays: int = 0,
+    projection_delays: int = 1,
     alpha: float = 1.0,
     beta: float = 1.0,
     cost: str = "beta",
-    iterations: int = 50,
-    n_fft: int = 2048,
+    iterations: int = 100,
+    n_fft: int = 4096,
     hop: int = 0,
     init: str = "histogram",
     min_separation: float = 5.0,
@@ -482,7 +541,7 @@ def projet(
     max_delay: largest inter-channel delay in samples of the location and projection sets; 0 models pure amplitude panning
     delays: number of delays in the location set, spread over [-max_delay, max_delay] (0: one per sample, 2*ceil(max_delay)+1)
     projections: number of projection pan angles M (evenly spaced over the opposite quadrant)
-    projection_delays: number of delays of the projection set (0: as many as the location set, at most 5)
+    projection_delays: number of delays of the projection set, spread over [-max_delay, max_delay] (1: projections on pan directions only)
     alpha: characteristic exponent of the alpha-stable model (1 in the paper; 2 is Gaussian)
     beta: beta of the beta-divergence minimised (1 = Kullback-Leibler, 0 = Itakura-Saito, 2 = Euclidean)
     cost: "beta" (the beta-divergence) or "cauchy" (the authors' heuristic Cauchy updates)
@@ -511,7 +570,7 @@ def projet(
     _check("pans", pans, 2, integer=True)
     _check("projections", projections, 2, integer=True)
     _check("delays", delays, 0, integer=True)
-    _check("projection_delays", projection_delays, 0, integer=True)
+    _check("projection_delays", projection_delays, 1, integer=True)
     _check("max_delay", max_delay, 0.0, 64.0)
     _check("alpha", alpha, 0.1, 2.0)
     _check("iterations", iterations, 0, integer=True)
@@ -531,7 +590,7 @@ def projet(
         n_delays, n_proj_delays = 1, 1
     else:
         n_delays = delays or 2 * int(math.ceil(max_delay)) + 1
-        n_proj_delays = projection_delays or min(n_delays, 5)
+        n_proj_delays = projection_delays
 
     n_samples = x.shape[1]
     peak = float(np.max(np.abs(x))) if x.size else 0.0
@@ -594,9 +653,6 @@ def projet(
     images = istft(Y, n_fft=n_fft, hop=hop, length=padded)[..., :n_samples]
     images = (images * peak).cpu().numpy().astype(np.float32)
 
-    q = Q.cpu().numpy()
-    where = np.argmax(q, axis=0)
-    az = geo.pan_deg[where]
-    tau = geo.delay[where]
+    az, tau = object_positions(geo, Q.cpu().numpy())
     order = np.lexsort((tau, az))
     return {object_name(k + 1, az[j], tau[j]): images[j] for k, j in enumerate(order)}
