@@ -182,9 +182,13 @@ def _as_sources(x, what: str) -> np.ndarray:
         raise AudioContentError(f"{what} is empty (shape {x.shape})")
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
-    if not np.isfinite(np.sum(x)) and not np.all(np.isfinite(x)):
-        raise AudioContentError(f"{what} contains NaN or infinite samples")
     return x
+
+
+def _check_finite(values, what: str = "references or estimates") -> None:
+    """NaN/inf samples make every energy and correlation they touch non-finite."""
+    if not np.all(np.isfinite(values)):
+        raise AudioContentError(f"{what} contain NaN or infinite samples; repair the audio")
 
 
 def _prepare(references, estimates, same_count: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -582,6 +586,8 @@ def _decompose_work(
     else:
         active_all = _whole_activity(refs, ests)
     _check_not_silent(active_all, J)
+    if stats is not None:
+        _check_finite(stats["energy"])
 
     def blocked() -> np.ndarray:
         r_sig = np.ascontiguousarray(refs, dtype=np.float64).reshape(m, N)
@@ -591,6 +597,7 @@ def _decompose_work(
 
     if not tiled:
         r = blocked()
+    _check_finite(r)
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=_WORKERS)  # (K·C, m, bins)
     full_f = np.ascontiguousarray(full_f.transpose(2, 1, 0))  # (bins, m, K·C)

@@ -17,7 +17,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..errors import MismatchError
 from .aggregate import median_over_frames
-from .bsseval import _as_sources, _check_rate, frame_starts
+from .bsseval import _as_sources, _check_finite, _check_rate, frame_starts
 
 __all__ = ["framewise_sdr", "match_sources", "si_sdr"]
 
@@ -49,6 +49,8 @@ def _pair_inputs(references, estimates, rate, window, hop):
             f"references have {refs.shape[1]} channels but estimates {ests.shape[1]}; "
             "give estimates with the references' channel count"
         )
+    _check_finite(refs, "references")
+    _check_finite(ests, "estimates")
     window = rate if window is None else window
     hop = window if hop is None else hop
     starts, length = frame_starts(refs.shape[-1], window, hop)
@@ -179,6 +181,8 @@ def si_sdr(references, estimates, zero_mean: bool = False) -> np.ndarray:
     """
     refs = _as_sources(references, "references").astype(np.float64)
     ests = _as_sources(estimates, "estimates").astype(np.float64)
+    _check_finite(refs, "references")
+    _check_finite(ests, "estimates")
     if refs.shape[:2] != ests.shape[:2]:
         raise MismatchError(
             f"references {refs.shape[:2]} and estimates {ests.shape[:2]} differ in sources or channels"
