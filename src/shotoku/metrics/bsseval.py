@@ -43,16 +43,23 @@ SDR never uses the filters and is unaffected. Full-rank references are never reg
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
 
 from ..errors import AudioContentError, MismatchError, ParameterError
-from .toeplitz import _one_blas_thread, solve_block_toeplitz, solve_dense
+from .spectra import (
+    WORKERS,
+    FrameSpectra,
+    boundary_correlations,
+    column_dot,
+    lag_correlations,
+    segment,
+    split,
+)
+from .toeplitz import one_blas_thread, solve_block_toeplitz, solve_dense
 
 __all__ = [
     "FILTER_LENGTH",
@@ -82,21 +89,6 @@ _RANK_TOLERANCE = 1e-10
 # Keep the frame spectra between the correlation pass and the projection pass up to this size;
 # beyond it they are recomputed.
 _CACHE_BYTES = 512 * 2**20
-
-# Threads for the FFTs and the per-frequency products (numpy and scipy release the GIL there).
-_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-_WORKERS = _THREADS
-
-
-def _split(fn, n: int, parts: int = _THREADS) -> list:
-    """[fn(lo, hi, i) for the i-th of ``parts`` contiguous slices lo:hi of range(n)], in threads."""
-    parts = max(1, min(parts, n))
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-    if parts == 1:
-        return [fn(0, n, 0)]
-    with ThreadPoolExecutor(parts) as pool:
-        return list(pool.map(lambda i: fn(bounds[i], bounds[i + 1], i), range(parts)))
-
 
 class RankDeficientWarning(UserWarning):
     """Reference channels are linearly dependent; ISR, SIR and SAR use a regularised projection."""
@@ -207,13 +199,6 @@ def _prepare(references, estimates, same_count: bool = True) -> tuple[np.ndarray
     return refs, ests[..., : refs.shape[-1]]
 
 
-def _segment(x: np.ndarray, start: int, length: int, out: np.ndarray) -> None:
-    """out[..., :length] = x[..., start:start+length] in float64, zeros past the end of x."""
-    n = max(0, min(length, x.shape[-1] - start))
-    out[..., :n] = x[..., start : start + n]
-    out[..., n:length] = 0.0
-
-
 def _check_not_silent(active: np.ndarray, n_refs: int) -> None:
     """active: bool [shape=(sources,)] for references then estimates."""
     for what, part in (("reference", active[:n_refs]), ("estimate", active[n_refs:])):
@@ -228,135 +213,6 @@ def _check_not_silent(active: np.ndarray, n_refs: int) -> None:
 def _whole_activity(refs: np.ndarray, ests: np.ndarray) -> np.ndarray:
     """bool [shape=(refs + ests,)]: the channel sum is non-zero somewhere (museval's silence test)."""
     return np.concatenate([np.any(x.sum(axis=1, dtype=np.float64) != 0, axis=-1) for x in (refs, ests)])
-
-
-# --------------------------------------------------------------------------------------------
-# correlations
-
-
-def _lag_correlations(u: np.ndarray, v: np.ndarray, lags: int) -> np.ndarray:
-    """``r[k, p, q] = Σ_n u[p, n] v[q, n + k]`` for k = 0..lags-1 (zero outside the signals).
-
-    u: [shape=(P, N)], v: [shape=(Q, N)] -> float64 [shape=(lags, P, Q)]. Blocks of the signals
-    are correlated in the frequency domain (overlap-save) and summed before one inverse transform.
-    """
-    n = u.shape[-1]
-    nfft = min(8192, scipy.fft.next_fast_len(n + lags - 1, real=True))
-    nfft = max(nfft, scipy.fft.next_fast_len(2 * lags, real=True))
-    block = nfft - lags + 1
-    n_blocks = -(-n // block)
-    u_pad = np.zeros((u.shape[0], n_blocks * block))
-    u_pad[:, :n] = u
-    v_pad = np.zeros((v.shape[0], n_blocks * block + nfft - block))
-    v_pad[:, : v.shape[-1]] = v
-    acc = np.zeros((nfft // 2 + 1, u.shape[0], v.shape[0]), dtype=np.complex128)
-    for b0 in range(0, n_blocks, 64):
-        b1 = min(n_blocks, b0 + 64)
-        ub = u_pad[:, b0 * block : b1 * block].reshape(u.shape[0], b1 - b0, block)
-        vb = np.lib.stride_tricks.sliding_window_view(v_pad[:, b0 * block :], nfft, axis=-1)
-        vb = vb[:, : (b1 - b0) * block : block]
-        uf = scipy.fft.rfft(ub, n=nfft, axis=-1, workers=_WORKERS).transpose(2, 0, 1)  # (bins, P, blocks)
-        vf = scipy.fft.rfft(vb, n=nfft, axis=-1, workers=_WORKERS).transpose(2, 1, 0)  # (bins, blocks, Q)
-        acc += np.conj(uf) @ vf
-    return scipy.fft.irfft(acc, n=nfft, axis=0, workers=_WORKERS)[:lags]
-
-
-def _boundary_correlations(signals: list[np.ndarray], m: int, ends: np.ndarray, lags: int) -> np.ndarray:
-    """Lag correlations of pairs that straddle segment boundaries (``n < end <= n + k``).
-
-    signals: arrays [shape=(S_i, C, N_i)] (references first; the first ``m`` channels in all are
-    the left factor), ends: boundary positions -> float64 [shape=(lags, m, Q)] summed over
-    boundaries. Only the last ``lags − 1`` samples before and the first ``lags − 1`` after each
-    boundary take part.
-    """
-    h = lags - 1
-    nfft = scipy.fft.next_fast_len(2 * h + 1, real=True)
-    Q = sum(x.shape[0] * x.shape[1] for x in signals)
-    tails = np.zeros((len(ends), Q, nfft))
-    heads = np.zeros((len(ends), Q, nfft))
-    for i, end in enumerate(ends):
-        q = 0
-        for x in signals:
-            rows = x.shape[0] * x.shape[1]
-            _segment(x, end - h, h, tails[i, q : q + rows].reshape(x.shape[0], x.shape[1], nfft))
-            _segment(x, end, h, heads[i, q : q + rows, h:].reshape(x.shape[0], x.shape[1], nfft - h))
-            q += rows
-    tf = scipy.fft.rfft(tails[:, :m], axis=-1).transpose(2, 1, 0)  # (bins, m, boundaries)
-    hf = scipy.fft.rfft(heads, axis=-1).transpose(2, 0, 1)  # (bins, boundaries, Q)
-    return scipy.fft.irfft(np.conj(tf) @ hf, n=nfft, axis=0)[:lags]
-
-
-class _Frames:
-    """Frame spectra and framewise time-domain statistics of references and estimates.
-
-    Frames ``[start, start + length)`` are zero-padded to ``nfft`` and transformed a few at a time
-    into an array [shape=(bins, frames, sources, channels)] (references first), so that products
-    per frequency are batched matrix products over frames. Spectra are stored multiplied by
-    √w (:func:`_parseval_weights`), so that a plain sum of products over bins is a time-domain
-    inner product.
-    """
-
-    _SUB = 4  # frames per FFT call (keeps temporaries small and reused)
-
-    def __init__(self, refs: np.ndarray, ests: np.ndarray, length: int, nfft: int):
-        self.refs, self.ests = refs, ests
-        self.J, self.C = refs.shape[:2]
-        self.S = self.J + ests.shape[0]
-        self.length, self.nfft = length, nfft
-        self.bins = nfft // 2 + 1
-        self.weights = _parseval_weights(nfft)
-        self.sqrt_w = np.sqrt(self.weights)[:, None, None, None]
-        self._bufs: list[np.ndarray] = []
-
-    def transform(self, starts: np.ndarray, stats: bool) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
-        """Spectra × √w [shape=(bins, frames, S, C)] and, if asked, per-frame time-domain statistics:
-        ``energy`` [shape=(S, F)] Σ x², ``error`` [shape=(J, F)] Σ (ŝ_j − s_j)², ``active``
-        [shape=(S, F)] bool (channel sum non-zero somewhere in the frame)."""
-        J, S, C = self.J, self.S, self.C
-        F = len(starts)
-        Z = np.empty((self.bins, F, S, C), dtype=np.complex128)
-        st = None
-        if stats:
-            st = {
-                "energy": np.empty((S, F)),
-                "error": np.empty((J, F)) if S == 2 * J else None,
-                "active": np.empty((S, F), dtype=bool),
-            }
-        n_sub = -(-F // self._SUB)
-        parts = max(1, min(_THREADS, n_sub))
-        while len(self._bufs) < parts:
-            self._bufs.append(np.zeros((S, C, self._SUB, self.nfft)))
-
-        def work(lo: int, hi: int, part: int) -> None:
-            for k in range(lo, hi):
-                i0 = k * self._SUB
-                self._transform_sub(starts[i0 : i0 + self._SUB], i0, self._bufs[part], Z, st)
-
-        _split(work, n_sub, parts)
-        return Z, st
-
-    def _transform_sub(self, sub: np.ndarray, i0: int, buf_all: np.ndarray, Z: np.ndarray, st) -> None:
-        J, S, C, length = self.J, self.S, self.C, self.length
-        n = len(sub)
-        buf = buf_all[:, :, :n]
-        for x, rows in ((self.refs, slice(0, J)), (self.ests, slice(J, S))):
-            s0 = sub[0]
-            if np.all(np.diff(sub) == length) and s0 + n * length <= x.shape[-1]:
-                buf[rows, :, :, :length] = x[..., s0 : s0 + n * length].reshape(-1, C, n, length)
-            else:
-                for i, start in enumerate(sub):
-                    _segment(x, start, length, buf[rows, :, i])
-        if st is not None:
-            x = buf[..., :length]
-            fr = slice(i0, i0 + n)
-            st["energy"][:, fr] = np.einsum("scft,scft->sf", x, x)
-            st["active"][:, fr] = np.any(x.sum(axis=1), axis=-1)  # channel sum non-zero somewhere
-            if st["error"] is not None:
-                d = x[J:] - x[:J]
-                st["error"][:, fr] = np.einsum("jcft,jcft->jf", d, d)
-        spec = scipy.fft.rfft(buf, axis=-1)  # (S, C, n, bins)
-        # runs of n·S·C contiguous values per bin, scaled by √w for Parseval sums
-        np.multiply(spec.transpose(3, 2, 0, 1), self.sqrt_w, out=Z[:, i0 : i0 + n])
 
 
 def _tiles(n_samples: int, starts: np.ndarray, length: int, hop, filters_len: int) -> bool:
@@ -403,7 +259,7 @@ def _filters(
     set of per-source solutions. Where the recursion is not accurate enough the systems are
     solved densely (full Gram matrix once, each source's block once), from the correlations
     ``exact()`` returns if given: such matrices (condition numbers near 1/ε) turn every rounding
-    error of the correlations into a visible change of ISR/SIR/SAR, and ``_lag_correlations``'
+    error of the correlations into a visible change of ISR/SIR/SAR, and ``lag_correlations``'
     power-of-two transforms are the more accurate.
     """
     L, m, _ = r.shape
@@ -452,20 +308,6 @@ def _filters(
 # the decomposition
 
 
-def _parseval_weights(nfft: int) -> np.ndarray:
-    """w with Σ_t y[t]² = Σ_k w[k] |rfft(y)[k]|² for a real y of length nfft."""
-    w = np.full(nfft // 2 + 1, 2.0 / nfft)
-    w[0] = 1.0 / nfft
-    if nfft % 2 == 0:
-        w[-1] = 1.0 / nfft
-    return w
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Re Σ_bins conj(a) b, column by column: a, b complex [shape=(bins, n)] -> float64 [shape=(n,)]."""
-    return np.einsum("bi,bi->i", a.view(np.float64), b.view(np.float64)).reshape(-1, 2).sum(axis=1)
-
-
 _DOTS = ("own", "full", "own_full", "own_target", "est_full", "est_own")
 
 
@@ -509,17 +351,17 @@ def _project(
             P, Pj, Sx, Ek = (np.ascontiguousarray(a).reshape(nb, -1) for a in (P, Pj, Sx, Ek))
             todo = [(Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P)] + ([(Ek, Pj)] if need_own_error else [])
             for i, (a, b) in enumerate(todo):
-                out[i] += _dot(a, b)
+                out[i] += column_dot(a, b)
         return out
 
-    out = sum(_split(work, bins))
+    out = sum(split(work, bins))
     return out.reshape(len(_DOTS), F, n_pairs, C).sum(axis=3).transpose(0, 2, 1)
 
 
 def _decompose(*args, **kwargs) -> tuple[dict[str, np.ndarray], bool]:
     """:func:`_decompose_work` with BLAS on one thread: the products here are small matrices, and
     the parallelism is over frequency blocks in our own threads."""
-    with _one_blas_thread():
+    with one_blas_thread():
         return _decompose_work(*args, **kwargs)
 
 
@@ -547,7 +389,7 @@ def _decompose_work(
     L = filters_len
     m = J * C
     nfft = scipy.fft.next_fast_len(length + L - 1, real=True)
-    frames = _Frames(refs, ests, length, nfft)
+    frames = FrameSpectra(refs, ests, length, nfft)
     bins = frames.bins
     n_frames = len(starts)
     group = max(1, _CACHE_BYTES // (bins * S * C * 16))  # frames held at once
@@ -571,7 +413,7 @@ def _decompose_work(
             def correlate(lo: int, hi: int, _: int) -> None:
                 acc[lo:hi] += np.conj(flat[lo:hi, :, :m]).transpose(0, 2, 1) @ flat[lo:hi]
 
-            _split(correlate, bins)
+            split(correlate, bins)
             if n_seg <= group:
                 kept = Z[:, :n_frames]
         stats = {key: np.concatenate([p[key] for p in parts], axis=1) if parts[0][key] is not None else None for key in parts[0]}
@@ -579,10 +421,10 @@ def _decompose_work(
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
         acc = np.ascontiguousarray(acc.transpose(1, 2, 0))
         acc /= frames.weights
-        r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=_WORKERS)[..., :L].transpose(2, 0, 1)
+        r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=WORKERS)[..., :L].transpose(2, 0, 1)
         del acc
         if n_seg > 1:
-            r += _boundary_correlations([refs, ests], m, seg_starts[1:], L)
+            r += boundary_correlations([refs, ests], m, seg_starts[1:], L)
     else:
         active_all = _whole_activity(refs, ests)
     _check_not_silent(active_all, J)
@@ -592,16 +434,16 @@ def _decompose_work(
     def blocked() -> np.ndarray:
         r_sig = np.ascontiguousarray(refs, dtype=np.float64).reshape(m, N)
         e_sig = np.zeros((K, C, N))
-        _segment(ests, 0, N, e_sig)
-        return _lag_correlations(r_sig, np.concatenate([r_sig, e_sig.reshape(K * C, N)]), L)
+        segment(ests, 0, N, e_sig)
+        return lag_correlations(r_sig, np.concatenate([r_sig, e_sig.reshape(K * C, N)]), L)
 
     if not tiled:
         r = blocked()
     _check_finite(r)
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
-    full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=_WORKERS)  # (K·C, m, bins)
+    full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=WORKERS)  # (K·C, m, bins)
     full_f = np.ascontiguousarray(full_f.transpose(2, 1, 0))  # (bins, m, K·C)
-    own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=_WORKERS)  # (pairs, C, C', bins)
+    own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=WORKERS)  # (pairs, C, C', bins)
     own_f = np.ascontiguousarray(own_f.transpose(3, 0, 1, 2))  # (bins, pairs, C, C')
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
@@ -804,8 +646,8 @@ def bss_eval_sources(
     for f, start in enumerate(starts):
         x = np.zeros((J, refs.shape[1], length))
         e = np.zeros_like(x)
-        _segment(refs, start, length, x)
-        _segment(ests, start, length, e)
+        segment(refs, start, length, x)
+        segment(ests, start, length, e)
         if not _whole_activity(x, e).all():
             continue
         en, deficient = _decompose(x, e, one, length, length, pairs, filters_len, regularisation, True)

@@ -184,11 +184,11 @@ def solve_dense(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         used); a pivot near zero relative to its channel's energy marks a linearly dependent
         channel.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         return _solve_dense(R, Y)
 
 
-def _one_blas_thread():
+def one_blas_thread():
     """Run BLAS/LAPACK on one thread: OpenBLAS's spinning threads make dense factorisations many
     times slower on a busy machine, and one thread gives the same rounding everywhere."""
     try:

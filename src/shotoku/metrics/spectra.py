@@ -1,0 +1,174 @@
+"""Frame spectra and lag correlations for BSS Eval, batched over frequencies.
+
+Internal to :mod:`shotoku.metrics`. Everything here works in float64 and, where the work splits
+over frequency blocks or groups of frames, in a few threads (numpy and scipy release the GIL in
+the transforms and matrix products).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.fft
+
+# Threads for the FFTs and the per-frequency products (numpy and scipy release the GIL there).
+THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+WORKERS = THREADS
+
+
+def split(fn, n: int, parts: int = THREADS) -> list:
+    """[fn(lo, hi, i) for the i-th of ``parts`` contiguous slices lo:hi of range(n)], in threads."""
+    parts = max(1, min(parts, n))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    if parts == 1:
+        return [fn(0, n, 0)]
+    with ThreadPoolExecutor(parts) as pool:
+        return list(pool.map(lambda i: fn(bounds[i], bounds[i + 1], i), range(parts)))
+
+
+def segment(x: np.ndarray, start: int, length: int, out: np.ndarray) -> None:
+    """out[..., :length] = x[..., start:start+length] in float64, zeros past the end of x."""
+    n = max(0, min(length, x.shape[-1] - start))
+    out[..., :n] = x[..., start : start + n]
+    out[..., n:length] = 0.0
+
+
+def lag_correlations(u: np.ndarray, v: np.ndarray, lags: int) -> np.ndarray:
+    """``r[k, p, q] = Σ_n u[p, n] v[q, n + k]`` for k = 0..lags-1 (zero outside the signals).
+
+    u: [shape=(P, N)], v: [shape=(Q, N)] -> float64 [shape=(lags, P, Q)]. Blocks of the signals
+    are correlated in the frequency domain (overlap-save) and summed before one inverse transform.
+    """
+    n = u.shape[-1]
+    nfft = min(8192, scipy.fft.next_fast_len(n + lags - 1, real=True))
+    nfft = max(nfft, scipy.fft.next_fast_len(2 * lags, real=True))
+    block = nfft - lags + 1
+    n_blocks = -(-n // block)
+    u_pad = np.zeros((u.shape[0], n_blocks * block))
+    u_pad[:, :n] = u
+    v_pad = np.zeros((v.shape[0], n_blocks * block + nfft - block))
+    v_pad[:, : v.shape[-1]] = v
+    acc = np.zeros((nfft // 2 + 1, u.shape[0], v.shape[0]), dtype=np.complex128)
+    for b0 in range(0, n_blocks, 64):
+        b1 = min(n_blocks, b0 + 64)
+        ub = u_pad[:, b0 * block : b1 * block].reshape(u.shape[0], b1 - b0, block)
+        vb = np.lib.stride_tricks.sliding_window_view(v_pad[:, b0 * block :], nfft, axis=-1)
+        vb = vb[:, : (b1 - b0) * block : block]
+        uf = scipy.fft.rfft(ub, n=nfft, axis=-1, workers=WORKERS).transpose(2, 0, 1)  # (bins, P, blocks)
+        vf = scipy.fft.rfft(vb, n=nfft, axis=-1, workers=WORKERS).transpose(2, 1, 0)  # (bins, blocks, Q)
+        acc += np.conj(uf) @ vf
+    return scipy.fft.irfft(acc, n=nfft, axis=0, workers=WORKERS)[:lags]
+
+
+def boundary_correlations(signals: list[np.ndarray], m: int, ends: np.ndarray, lags: int) -> np.ndarray:
+    """Lag correlations of pairs that straddle segment boundaries (``n < end <= n + k``).
+
+    signals: arrays [shape=(S_i, C, N_i)] (references first; the first ``m`` channels in all are
+    the left factor), ends: boundary positions -> float64 [shape=(lags, m, Q)] summed over
+    boundaries. Only the last ``lags − 1`` samples before and the first ``lags − 1`` after each
+    boundary take part.
+    """
+    h = lags - 1
+    nfft = scipy.fft.next_fast_len(2 * h + 1, real=True)
+    Q = sum(x.shape[0] * x.shape[1] for x in signals)
+    tails = np.zeros((len(ends), Q, nfft))
+    heads = np.zeros((len(ends), Q, nfft))
+    for i, end in enumerate(ends):
+        q = 0
+        for x in signals:
+            rows = x.shape[0] * x.shape[1]
+            segment(x, end - h, h, tails[i, q : q + rows].reshape(x.shape[0], x.shape[1], nfft))
+            segment(x, end, h, heads[i, q : q + rows, h:].reshape(x.shape[0], x.shape[1], nfft - h))
+            q += rows
+    tf = scipy.fft.rfft(tails[:, :m], axis=-1).transpose(2, 1, 0)  # (bins, m, boundaries)
+    hf = scipy.fft.rfft(heads, axis=-1).transpose(2, 0, 1)  # (bins, boundaries, Q)
+    return scipy.fft.irfft(np.conj(tf) @ hf, n=nfft, axis=0)[:lags]
+
+
+class FrameSpectra:
+    """Frame spectra and framewise time-domain statistics of references and estimates.
+
+    Frames ``[start, start + length)`` are zero-padded to ``nfft`` and transformed a few at a time
+    into an array [shape=(bins, frames, sources, channels)] (references first), so that products
+    per frequency are batched matrix products over frames. Spectra are stored multiplied by
+    √w (:func:`_parseval_weights`), so that a plain sum of products over bins is a time-domain
+    inner product.
+    """
+
+    _SUB = 4  # frames per FFT call (keeps temporaries small and reused)
+
+    def __init__(self, refs: np.ndarray, ests: np.ndarray, length: int, nfft: int):
+        self.refs, self.ests = refs, ests
+        self.J, self.C = refs.shape[:2]
+        self.S = self.J + ests.shape[0]
+        self.length, self.nfft = length, nfft
+        self.bins = nfft // 2 + 1
+        self.weights = parseval_weights(nfft)
+        self.sqrt_w = np.sqrt(self.weights)[:, None, None, None]
+        self._bufs: list[np.ndarray] = []
+
+    def transform(self, starts: np.ndarray, stats: bool) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """Spectra × √w [shape=(bins, frames, S, C)] and, if asked, per-frame time-domain statistics:
+        ``energy`` [shape=(S, F)] Σ x², ``error`` [shape=(J, F)] Σ (ŝ_j − s_j)², ``active``
+        [shape=(S, F)] bool (channel sum non-zero somewhere in the frame)."""
+        J, S, C = self.J, self.S, self.C
+        F = len(starts)
+        Z = np.empty((self.bins, F, S, C), dtype=np.complex128)
+        st = None
+        if stats:
+            st = {
+                "energy": np.empty((S, F)),
+                "error": np.empty((J, F)) if S == 2 * J else None,
+                "active": np.empty((S, F), dtype=bool),
+            }
+        n_sub = -(-F // self._SUB)
+        parts = max(1, min(THREADS, n_sub))
+        while len(self._bufs) < parts:
+            self._bufs.append(np.zeros((S, C, self._SUB, self.nfft)))
+
+        def work(lo: int, hi: int, part: int) -> None:
+            for k in range(lo, hi):
+                i0 = k * self._SUB
+                self._transform_sub(starts[i0 : i0 + self._SUB], i0, self._bufs[part], Z, st)
+
+        split(work, n_sub, parts)
+        return Z, st
+
+    def _transform_sub(self, sub: np.ndarray, i0: int, buf_all: np.ndarray, Z: np.ndarray, st) -> None:
+        J, S, C, length = self.J, self.S, self.C, self.length
+        n = len(sub)
+        buf = buf_all[:, :, :n]
+        for x, rows in ((self.refs, slice(0, J)), (self.ests, slice(J, S))):
+            s0 = sub[0]
+            if np.all(np.diff(sub) == length) and s0 + n * length <= x.shape[-1]:
+                buf[rows, :, :, :length] = x[..., s0 : s0 + n * length].reshape(-1, C, n, length)
+            else:
+                for i, start in enumerate(sub):
+                    segment(x, start, length, buf[rows, :, i])
+        if st is not None:
+            x = buf[..., :length]
+            fr = slice(i0, i0 + n)
+            st["energy"][:, fr] = np.einsum("scft,scft->sf", x, x)
+            st["active"][:, fr] = np.any(x.sum(axis=1), axis=-1)  # channel sum non-zero somewhere
+            if st["error"] is not None:
+                d = x[J:] - x[:J]
+                st["error"][:, fr] = np.einsum("jcft,jcft->jf", d, d)
+        spec = scipy.fft.rfft(buf, axis=-1)  # (S, C, n, bins)
+        # runs of n·S·C contiguous values per bin, scaled by √w for Parseval sums
+        np.multiply(spec.transpose(3, 2, 0, 1), self.sqrt_w, out=Z[:, i0 : i0 + n])
+
+
+def parseval_weights(nfft: int) -> np.ndarray:
+    """w with Σ_t y[t]² = Σ_k w[k] |rfft(y)[k]|² for a real y of length nfft."""
+    w = np.full(nfft // 2 + 1, 2.0 / nfft)
+    w[0] = 1.0 / nfft
+    if nfft % 2 == 0:
+        w[-1] = 1.0 / nfft
+    return w
+
+
+def column_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Re Σ_bins conj(a) b, column by column: a, b complex [shape=(bins, n)] -> float64 [shape=(n,)]."""
+    return np.einsum("bi,bi->i", a.view(np.float64), b.view(np.float64)).reshape(-1, 2).sum(axis=1)
