@@ -250,3 +250,10 @@ def test_table_and_json_layout():
     assert frame == {"time": 0.0, "duration": 1.0, "metrics": {"SDR": 1.0, "SIR": 3.0, "SAR": 4.12346, "ISR": 2.0}}
     second = js["targets"][0]["frames"][1]
     assert second["time"] == 1.0 and math.isnan(second["metrics"]["SDR"]) and math.isnan(second["metrics"]["SIR"])
+
+
+def test_single_source_has_no_interference():
+    rng = np.random.default_rng(18)
+    refs = CASES.full_rank_scene(rng, 1, 16000)
+    s = bss_eval_images(refs, refs + 0.1 * rng.standard_normal(refs.shape), 8000)
+    assert np.all(np.isinf(s.sir)) and np.all(np.isfinite(s.sar))  # museval gives +inf too

@@ -344,10 +344,13 @@ def _project(
             else:
                 P = P[:, :, ks]
                 Sx, Ek = Zb[:, :, js], Zb[:, :, J + ks]
-            W = own_f[b0:b1, None]  # (nb, 1, pairs, C, C')
-            Pj = W[..., 0] * Sx[..., 0:1]  # (nb, F, pairs, C): Σ_c' own[c, c'] x[c']
-            for d in range(1, C):
-                Pj += W[..., d] * Sx[..., d : d + 1]
+            if J == 1:  # one reference: both projections are the same, e_interf is exactly 0
+                Pj = P
+            else:
+                W = own_f[b0:b1, None]  # (nb, 1, pairs, C, C')
+                Pj = W[..., 0] * Sx[..., 0:1]  # (nb, F, pairs, C): Σ_c' own[c, c'] x[c']
+                for d in range(1, C):
+                    Pj += W[..., d] * Sx[..., d : d + 1]
             P, Pj, Sx, Ek = (np.ascontiguousarray(a).reshape(nb, -1) for a in (P, Pj, Sx, Ek))
             todo = [(Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P)] + ([(Ek, Pj)] if need_own_error else [])
             for i, (a, b) in enumerate(todo):
