@@ -51,13 +51,13 @@ import scipy.fft
 
 from ..errors import AudioContentError, MismatchError, ParameterError
 from .spectra import (
-    WORKERS,
     FrameSpectra,
     boundary_correlations,
     column_dot,
     lag_correlations,
     segment,
     split,
+    workers,
 )
 from .toeplitz import one_blas_thread, solve_block_toeplitz, solve_dense
 
@@ -424,7 +424,7 @@ def _decompose_work(
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
         acc = np.ascontiguousarray(acc.transpose(1, 2, 0))
         acc /= frames.weights
-        r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=WORKERS)[..., :L].transpose(2, 0, 1)
+        r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=workers())[..., :L].transpose(2, 0, 1)
         del acc
         if n_seg > 1:
             r += boundary_correlations([refs, ests], m, seg_starts[1:], L)
@@ -444,9 +444,9 @@ def _decompose_work(
         r = blocked()
     _check_finite(r)
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
-    full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=WORKERS)  # (K·C, m, bins)
+    full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=workers())  # (K·C, m, bins)
     full_f = np.ascontiguousarray(full_f.transpose(2, 1, 0))  # (bins, m, K·C)
-    own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=WORKERS)  # (pairs, C, C', bins)
+    own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=workers())  # (pairs, C, C', bins)
     own_f = np.ascontiguousarray(own_f.transpose(3, 0, 1, 2))  # (bins, pairs, C, C')
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))

@@ -13,14 +13,20 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.fft
 
-# Threads for the FFTs and the per-frequency products (numpy and scipy release the GIL there).
+#: Threads for the FFTs and the per-frequency products (numpy and scipy release the GIL there);
+#: all the cores this process may use, at most 8. Set it to 1 for strictly serial work.
 THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-WORKERS = THREADS
 
 
-def split(fn, n: int, parts: int = THREADS) -> list:
-    """[fn(lo, hi, i) for the i-th of ``parts`` contiguous slices lo:hi of range(n)], in threads."""
-    parts = max(1, min(parts, n))
+def workers() -> int:
+    """``workers`` for scipy.fft calls: :data:`THREADS`."""
+    return THREADS
+
+
+def split(fn, n: int, parts: int | None = None) -> list:
+    """[fn(lo, hi, i) for the i-th of ``parts`` (default :data:`THREADS`) contiguous slices lo:hi
+    of range(n)], in threads."""
+    parts = max(1, min(THREADS if parts is None else parts, n))
     bounds = np.linspace(0, n, parts + 1).astype(int)
     if parts == 1:
         return [fn(0, n, 0)]
@@ -56,10 +62,10 @@ def lag_correlations(u: np.ndarray, v: np.ndarray, lags: int) -> np.ndarray:
         ub = u_pad[:, b0 * block : b1 * block].reshape(u.shape[0], b1 - b0, block)
         vb = np.lib.stride_tricks.sliding_window_view(v_pad[:, b0 * block :], nfft, axis=-1)
         vb = vb[:, : (b1 - b0) * block : block]
-        uf = scipy.fft.rfft(ub, n=nfft, axis=-1, workers=WORKERS).transpose(2, 0, 1)  # (bins, P, blocks)
-        vf = scipy.fft.rfft(vb, n=nfft, axis=-1, workers=WORKERS).transpose(2, 1, 0)  # (bins, blocks, Q)
+        uf = scipy.fft.rfft(ub, n=nfft, axis=-1, workers=workers()).transpose(2, 0, 1)  # (bins, P, blocks)
+        vf = scipy.fft.rfft(vb, n=nfft, axis=-1, workers=workers()).transpose(2, 1, 0)  # (bins, blocks, Q)
         acc += np.conj(uf) @ vf
-    return scipy.fft.irfft(acc, n=nfft, axis=0, workers=WORKERS)[:lags]
+    return scipy.fft.irfft(acc, n=nfft, axis=0, workers=workers())[:lags]
 
 
 def boundary_correlations(signals: list[np.ndarray], m: int, ends: np.ndarray, lags: int) -> np.ndarray:
