@@ -90,6 +90,7 @@ _RANK_TOLERANCE = 1e-10
 # beyond it they are recomputed.
 _CACHE_BYTES = 512 * 2**20
 
+
 class RankDeficientWarning(UserWarning):
     """Reference channels are linearly dependent; ISR, SIR and SAR use a regularised projection."""
 
@@ -183,11 +184,11 @@ def _check_finite(values, what: str = "references or estimates") -> None:
         raise AudioContentError(f"{what} contain NaN or infinite samples; repair the audio")
 
 
-def _prepare(references, estimates, same_count: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(references, estimates) -> tuple[np.ndarray, np.ndarray]:
     """Validated arrays; estimates are cut to the references' length (padding happens on use)."""
     refs = _as_sources(references, "references")
     ests = _as_sources(estimates, "estimates")
-    if same_count and refs.shape[0] != ests.shape[0]:
+    if refs.shape[0] != ests.shape[0]:
         raise MismatchError(
             f"{refs.shape[0]} references but {ests.shape[0]} estimates; give one estimate per reference"
         )
@@ -361,6 +362,11 @@ def _project(
     return out.reshape(len(_DOTS), F, n_pairs, C).sum(axis=3).transpose(0, 2, 1)
 
 
+def _join_stats(parts: list[dict]) -> dict:
+    """Per-frame statistics of consecutive groups of frames, joined along the frames axis."""
+    return {key: None if parts[0][key] is None else np.concatenate([p[key] for p in parts], axis=1) for key in parts[0]}
+
+
 def _decompose(*args, **kwargs) -> tuple[dict[str, np.ndarray], bool]:
     """:func:`_decompose_work` with BLAS on one thread: the products here are small matrices, and
     the parallelism is over frequency blocks in our own threads."""
@@ -419,7 +425,7 @@ def _decompose_work(
             split(correlate, bins)
             if n_seg <= group:
                 kept = Z[:, :n_frames]
-        stats = {key: np.concatenate([p[key] for p in parts], axis=1) if parts[0][key] is not None else None for key in parts[0]}
+        stats = _join_stats(parts)
         active_all = stats["active"].any(axis=1)
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
         acc = np.ascontiguousarray(acc.transpose(1, 2, 0))
@@ -460,7 +466,7 @@ def _decompose_work(
             parts.append(st)
         dots[:, :, g0 : g0 + len(sel)] = _project(Z, full_f, own_f, J, pairs, need_own_error)
     if stats is None:
-        stats = {key: np.concatenate([p[key] for p in parts], axis=1) if parts[0][key] is not None else None for key in parts[0]}
+        stats = _join_stats(parts)
 
     js = np.array([p[0] for p in pairs])
     ks = np.array([p[1] for p in pairs])
