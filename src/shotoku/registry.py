@@ -39,7 +39,7 @@ SEPARATOR_MODULES = (
 )
 
 # The method used when none is named: by channel count of the input.
-DEFAULT_METHODS = {2: ("projet", "panmask"), "multi": ("auxiva",)}
+DEFAULT_METHODS = {2: ("projet",), "multi": ("auxiva",)}
 
 
 @dataclass
