@@ -120,3 +120,16 @@ def test_whole_track_window(tmp_path):
     assert r.returncode == 0, r.stderr
     frames = json.loads((tmp_path / "s.json").read_text())["targets"][0]["frames"]
     assert len(frames) == 1 and math.isclose(frames[0]["duration"], 1.5)
+
+
+def test_separate_output_folder_names_come_from_its_record(tmp_path):
+    refs, ests = _sources(seed=5, names=("vocals", "accompaniment"))
+    out = tmp_path / "sep"
+    out.mkdir()
+    files = {"vocals": "v.wav", "accompaniment": "a.wav"}
+    for name, f in files.items():
+        io.save(out / f, ests[name], RATE)
+    (out / "separation.json").write_text(json.dumps({"method": "x", "sources": files}))
+    r = shotoku(_write(tmp_path / "refs", refs), out)
+    assert r.returncode == 0, r.stderr
+    assert "best mean SDR" not in r.stdout and "vocals" in r.stdout
