@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,8 @@ _HIST_SMOOTH_DEG = 1.0
 _Q_FLOOR = 1e-3
 # Number of float32 elements of one (bins × projections × frames) block (fits a 2 MB L2 cache).
 _BLOCK_ELEMENTS = 1 << 17
+# On a GPU, blocks as large as this many elements (fewer kernel launches).
+_BLOCK_ELEMENTS_GPU = 1 << 24
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,8 +277,9 @@ def initial_spread(geo: Geometry, peaks: np.ndarray, delays: np.ndarray, floor: 
 # fit
 
 
-def _blocks(n_bins: int, per_bin: int):
-    size = max(1, _BLOCK_ELEMENTS // max(1, per_bin))
+def _blocks(n_bins: int, per_bin: int, elements: int = 0):
+    """Slices of consecutive frequency bins holding about ``elements`` (block size) values each."""
+    size = max(1, (elements or _BLOCK_ELEMENTS) // max(1, per_bin))
     for start in range(0, n_bins, size):
         yield slice(start, min(n_bins, start + size))
 
@@ -312,8 +316,25 @@ def _divergence(V, sigma, beta: float, cost: str) -> float:
     return float(d.double().sum())
 
 
+def _map_blocks(fn, blocks, workers: int) -> list:
+    """``[fn(b) for b in blocks]``, spread over ``workers`` threads when more than one.
+
+    Each block is a few hundred kilobytes of work, so the threads share the blocks (torch
+    releases the GIL inside its kernels) rather than splitting every small kernel: on a busy
+    machine a thread that is not scheduled then delays only its own blocks, not every operation.
+    Results come back in block order, so sums over them do not depend on the scheduling.
+    """
+    if workers <= 1 or len(blocks) <= 1:
+        return [fn(b) for b in blocks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, blocks))
+
+
 def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor, *, iterations: int,
-        beta: float = 1.0, cost: str = "beta", eps: float = 1e-7, progress: bool = False):
+        beta: float = 1.0, cost: str = "beta", eps: float = 1e-7, workers: int = 1,
+        progress: bool = False):
     """Fit P and Q by multiplicative updates, one block of frequency bins at a time.
 
     V: float32 [shape=(F, M, T)] observed projections |c|^α
@@ -323,23 +344,71 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
     iterations: number of passes; each updates P (every block), then Q (accumulated over all blocks)
     beta: β of the β-divergence; cost: "beta" or "cauchy"
     eps: floor added to the model and to every numerator/denominator (same units as V)
+    workers: threads that share the blocks (see :func:`_map_blocks`)
 
+    Every block keeps its temporaries in buffers of (block bins × M × T) elements, sized to stay
+    in cache; nothing of size F×M×T×J is ever formed.
     Returns ``(P, Q, divergence)``: the final cost, measured on the model after the last update of P.
     """
+    import threading
+
     n_bins, n_proj, n_frames = V.shape
     n_kernel, _, n_loc = kernel.shape
+    n_obj = Q.shape[1]
     shared_kernel = n_kernel == 1
     flat_kernel = kernel.reshape(n_kernel * n_proj, n_loc)  # (F·M, L) or (M, L)
     kernel_sum = kernel.sum(1)  # (F|1, L): Σ_m K_ml(f)
-    blocks = list(_blocks(n_bins, n_proj * n_frames))
+    block_elements = _BLOCK_ELEMENTS if V.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    blocks = list(_blocks(n_bins, n_proj * n_frames, block_elements))
     size = blocks[0].stop - blocks[0].start
-    sig_buf = torch.empty((size, n_proj, n_frames), dtype=V.dtype, device=V.device)
-    num_buf = torch.empty_like(sig_buf)
-    den_buf = None if (beta == 1 and cost == "beta") else torch.empty_like(sig_buf)
-    stats_num = torch.empty((n_kernel, n_proj, Q.shape[1]), dtype=V.dtype, device=V.device)
-    stats_den = torch.empty_like(stats_num) if den_buf is not None else None
-    p_sums = torch.empty((n_kernel, Q.shape[1]), dtype=V.dtype, device=V.device)
+    two_ratios = not (beta == 1 and cost == "beta")
+    local = threading.local()
+    stats_num = None if shared_kernel else torch.empty((n_bins, n_proj, n_obj), dtype=V.dtype, device=V.device)
+    stats_den = None if (shared_kernel or not two_ratios) else torch.empty_like(stats_num)
+    p_sums = None if (shared_kernel or two_ratios) else torch.empty((n_bins, n_obj), dtype=V.dtype, device=V.device)
     p_floor = eps * 1e-6
+    state = {}
+
+    def buffers():
+        if not hasattr(local, "sig"):
+            local.sig = torch.empty((size, n_proj, n_frames), dtype=V.dtype, device=V.device)
+            local.num = torch.empty_like(local.sig)
+            local.den = torch.empty_like(local.sig) if two_ratios else None
+        return local.sig, local.num, local.den
+
+    def block_update(b):
+        KQ_all, last = state["KQ"], state["last"]
+        sig_buf, num_buf, den_buf = buffers()
+        Pb = P[b]
+        Vb = V[b]
+        fb = Pb.shape[0]
+        KQ = KQ_all.expand(fb, -1, -1) if shared_kernel else KQ_all[b]  # (Fb, M, J)
+        KQt = KQ.transpose(1, 2)
+        sigma = sig_buf[:fb]
+        nb = num_buf[:fb]
+        db = None if den_buf is None else den_buf[:fb]
+        # update P
+        torch.bmm(KQ, Pb, out=sigma)
+        num, den = _ratios(Vb, sigma, beta, cost, nb, db)
+        top = torch.bmm(KQt, num)
+        bottom = KQt.sum(-1, keepdim=True) if den is None else torch.bmm(KQt, den)
+        Pb.mul_(top.div_(bottom)).clamp_min_(p_floor)
+        # statistics of this block for the update of Q
+        torch.bmm(KQ, Pb, out=sigma)
+        div = _divergence(Vb, sigma, beta, cost) if last else 0.0
+        num, den = _ratios(Vb, sigma, beta, cost, nb, db)
+        Pt = Pb.transpose(1, 2)
+        if shared_kernel:
+            a_num = torch.bmm(num, Pt).sum(0)  # (M, J)
+            a_den = Pb.sum((0, 2)) if den is None else torch.bmm(den, Pt).sum(0)
+            return div, a_num, a_den
+        torch.bmm(num, Pt, out=stats_num[b])
+        if den is None:
+            torch.sum(Pb, 2, out=p_sums[b])
+        else:
+            torch.bmm(den, Pt, out=stats_den[b])
+        return div, None, None
+
     divergence = float("nan")
     try:
         from tqdm import tqdm
@@ -347,58 +416,24 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
     except ImportError:  # pragma: no cover
         steps = range(iterations)
     for it in steps:
-        last = it == iterations - 1
         # (KQ)_mj(f) for every frequency at once, floored so that the model never vanishes
-        KQ_all = (Q.T @ flat_kernel.T).T.add(1e-6).reshape(n_kernel, n_proj, -1)
-        if shared_kernel:
-            stats_num.zero_()
-            p_sums.zero_()
-            if stats_den is not None:
-                stats_den.zero_()
-        divergence = 0.0
-        for b in blocks:
-            Pb = P[b]
-            Vb = V[b]
-            fb = Pb.shape[0]
-            KQ = KQ_all.expand(fb, -1, -1) if shared_kernel else KQ_all[b]  # (Fb, M, J)
-            KQt = KQ.transpose(1, 2)
-            sigma = sig_buf[:fb]
-            nb = num_buf[:fb]
-            db = None if den_buf is None else den_buf[:fb]
-            # update P
-            torch.bmm(KQ, Pb, out=sigma)
-            num, den = _ratios(Vb, sigma, beta, cost, nb, db)
-            top = torch.bmm(KQt, num)
-            if den is None:
-                bottom = KQt.sum(-1, keepdim=True)
-            else:
-                bottom = torch.bmm(KQt, den)
-            Pb.mul_(top.div_(bottom)).clamp_min_(p_floor)
-            # statistics of this block for the update of Q
-            torch.bmm(KQ, Pb, out=sigma)
-            if last:
-                divergence += _divergence(Vb, sigma, beta, cost)
-            num, den = _ratios(Vb, sigma, beta, cost, nb, db)
-            Pt = Pb.transpose(1, 2)
-            if shared_kernel:
-                stats_num += torch.bmm(num, Pt).sum(0)
-                if den is None:
-                    p_sums += Pb.sum((0, 2))
-                else:
-                    stats_den += torch.bmm(den, Pt).sum(0)
-            else:
-                torch.bmm(num, Pt, out=stats_num[b])
-                if den is None:
-                    torch.sum(Pb, 2, out=p_sums[b])
-                else:
-                    torch.bmm(den, Pt, out=stats_den[b])
+        state["KQ"] = (Q.T @ flat_kernel.T).T.add(1e-6).reshape(n_kernel, n_proj, n_obj)
+        state["last"] = it == iterations - 1
+        results = _map_blocks(block_update, blocks, workers)
+        divergence = float(sum(r[0] for r in results))
         # update Q: Σ_f K(f)ᵀ A(f), as one product over (frequency, projection) pairs
         # (written Aᵀ K: a row-major pass over K, several times faster than Kᵀ A on CPU)
-        q_num = (stats_num.reshape(-1, Q.shape[1]).T @ flat_kernel).T
-        if stats_den is None:
-            q_den = (p_sums.T @ kernel_sum).T
+        if shared_kernel:
+            a_num = torch.stack([r[1] for r in results]).sum(0)  # (M, J)
+            a_den = torch.stack([r[2] for r in results]).sum(0)  # (J,) or (M, J)
+            q_num = (a_num.T @ flat_kernel).T
+            q_den = kernel_sum.T @ a_den[None] if not two_ratios else (a_den.T @ flat_kernel).T
         else:
-            q_den = (stats_den.reshape(-1, Q.shape[1]).T @ flat_kernel).T
+            q_num = (stats_num.reshape(-1, n_obj).T @ flat_kernel).T
+            if two_ratios:
+                q_den = (stats_den.reshape(-1, n_obj).T @ flat_kernel).T
+            else:
+                q_den = (p_sums.T @ kernel_sum).T
         Q.mul_(q_num.add_(eps).div_(q_den.add_(eps)))
         scale = Q.sum(0, keepdim=True).clamp_min(1e-30)
         Q.div_(scale)
@@ -410,12 +445,14 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
 # reconstruction
 
 
-def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor,
+                workers: int = 1) -> torch.Tensor:
     """Object images' STFTs from the fitted model.
 
     X: complex64 [shape=(2, F, T)] mixture STFT; P: [shape=(F, J, T)]; Q: [shape=(L, J)].
     Each projection c_m = ψ_mᵀ x is split among the objects with the gains
-    ``(KQ)_mj P_j / Σ_j' (KQ)_mj' P_j'`` and mapped back to stereo with pinv(Ψ(f)) [shape=(2, M)].
+    ``(KQ)_mj P_j / Σ_j' (KQ)_mj' P_j'`` and mapped back to stereo with pinv(Ψ(f)) [shape=(2, M)],
+    block of bins by block of bins (workers: threads sharing the blocks).
     Returns complex64 [shape=(J, 2, F, T)]; the images sum to X.
     """
     n_bins, n_obj, n_frames = P.shape
@@ -426,7 +463,8 @@ def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor
     KQ_all = (Q.T @ geo.kernel.reshape(-1, n_loc).T).T.add(1e-6).reshape(n_kernel, n_proj, -1)
     Y = torch.zeros((n_obj, 2, n_bins, n_frames), dtype=torch.complex64, device=X.device)
     tiny = torch.finfo(torch.float32).tiny
-    for b in _blocks(n_bins, n_proj * n_frames * 2):
+
+    def one_block(b):
         ps = psi if psi.shape[0] == 1 else psi[b]
         pi = pinv if pinv.shape[0] == 1 else pinv[b]
         KQ = KQ_all if n_kernel == 1 else KQ_all[b]  # (Fb|1, M, J)
@@ -438,6 +476,9 @@ def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor
             part = KQ[..., j:j + 1] * Pb[:, j:j + 1, :]
             gain = torch.where(total > tiny, part / total.clamp_min(tiny), torch.full_like(part, 1.0 / n_obj))
             Y[j, :, b] = (pi @ (c * gain)).permute(1, 0, 2)
+
+    elements = _BLOCK_ELEMENTS if X.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    _map_blocks(one_block, list(_blocks(n_bins, n_proj * n_frames * 2, elements)), workers)
     return Y
 
 
@@ -452,6 +493,20 @@ def _check(name: str, value, low, high=None, integer=False):
     if not ok:
         rng = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ParameterError(f"PROJET parameter '{name}' must be {rng}, got {value!r}")
+
+
+@contextmanager
+def _intra_op_threads(count):
+    """Run the block with torch's intra-op thread count set to ``count`` (None: unchanged)."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _device(device: str) -> torch.device:
@@ -526,6 +581,7 @@ def projet(
     min_separation: float = 5.0,
     restarts: int = 1,
     device: str = "cpu",
+    threads: int = 0,
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, np.ndarray]:
@@ -552,6 +608,7 @@ def projet(
     min_separation: smallest distance in degrees between two objects' start positions
     restarts: number of fits from jittered starts; the one with the lowest final divergence is kept
     device: "cpu", "cuda" or "auto" (cuda when available)
+    threads: CPU threads that share the blocks of frequency bins (0: torch.get_num_threads())
     seed: seed of every random choice (random parts of the start, restarts)
 
     Returns
@@ -578,6 +635,7 @@ def projet(
     _check("n_fft", n_fft, 16, integer=True)
     _check("hop", hop, 0, n_fft, integer=True)
     _check("min_separation", min_separation, 0.0, 90.0)
+    _check("threads", threads, 0, integer=True)
     if cost not in ("beta", "cauchy"):
         raise ParameterError(f"PROJET cost must be 'beta' or 'cauchy', got {cost!r}")
     if init not in ("histogram", "random"):
@@ -592,67 +650,69 @@ def projet(
         n_delays = delays or 2 * int(math.ceil(max_delay)) + 1
         n_proj_delays = projection_delays
 
-    n_samples = x.shape[1]
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    geo = geometry(pans, n_delays, projections, n_proj_delays, float(max_delay), n_fft, alpha, dev)
-    if peak == 0.0:
-        az = np.linspace(-45.0, 45.0, sources + 2)[1:-1] if sources > 1 else np.zeros(1)
-        return {object_name(j + 1, a, 0.0): np.zeros_like(x) for j, a in enumerate(az)}
+    workers = 1 if dev.type != "cpu" else (threads or torch.get_num_threads())
+    with _intra_op_threads(1 if dev.type == "cpu" else None):
+        n_samples = x.shape[1]
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        if peak == 0.0:
+            az = np.linspace(-45.0, 45.0, sources + 2)[1:-1] if sources > 1 else np.zeros(1)
+            return {object_name(j + 1, a, 0.0): np.zeros_like(x) for j, a in enumerate(az)}
+        geo = geometry(pans, n_delays, projections, n_proj_delays, float(max_delay), n_fft, alpha, dev)
 
-    padded = max(n_samples, n_fft)
-    xt = torch.zeros((2, padded), dtype=torch.float32)
-    xt[:, :n_samples] = torch.from_numpy(x / peak)
-    X = stft(xt.to(dev), n_fft=n_fft, hop=hop)  # (2, F, T)
-    n_bins, n_frames = X.shape[1], X.shape[2]
+        padded = max(n_samples, n_fft)
+        xt = torch.zeros((2, padded), dtype=torch.float32)
+        xt[:, :n_samples] = torch.from_numpy(x / peak)
+        X = stft(xt.to(dev), n_fft=n_fft, hop=hop)  # (2, F, T)
+        n_bins, n_frames = X.shape[1], X.shape[2]
 
-    # observations V = |Ψ x|^α, block by block
-    V = torch.empty((n_bins, projections * n_proj_delays, n_frames), dtype=torch.float32, device=dev)
-    n_proj = V.shape[1]
-    for b in _blocks(n_bins, n_proj * n_frames * 2):
-        ps = geo.psi if geo.psi.shape[0] == 1 else geo.psi[b]
-        V[b] = (ps @ X[:, b].permute(1, 0, 2)).abs().pow_(alpha)
-    eps = _EPS * float(V.mean()) + 1e-30
+        # observations V = |Ψ x|^α, block by block
+        V = torch.empty((n_bins, projections * n_proj_delays, n_frames), dtype=torch.float32, device=dev)
+        n_proj = V.shape[1]
+        for b in _blocks(n_bins, n_proj * n_frames * 2):
+            ps = geo.psi if geo.psi.shape[0] == 1 else geo.psi[b]
+            V[b] = (ps @ X[:, b].permute(1, 0, 2)).abs().pow_(alpha)
+        eps = _EPS * float(V.mean()) + 1e-30
 
-    # blind start
-    grid, hist, az_bins = pan_histogram(X)
-    rng = np.random.default_rng(seed)
-    if init == "histogram":
-        peaks = pick_peaks(grid, hist, sources, min_separation)
-        taus = np.unique(geo.delay)
-        width = max(min_separation, 2 * _HIST_STEP_DEG)
-        peak_taus = peak_delays(X, az_bins, peaks, width, taus, n_fft)
-    best = None
-    for restart in range(restarts):
-        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        # blind start
+        grid, hist, az_bins = pan_histogram(X)
+        rng = np.random.default_rng(seed)
         if init == "histogram":
-            jitter = 0.0 if restart == 0 else rng.normal(0.0, min_separation / 4, size=sources)
-            Q0 = initial_spread(geo, np.clip(peaks + jitter, -45, 45), peak_taus)
-            spread = max(min_separation, 2.0)
-            soft = torch.from_numpy(np.exp(-0.5 * ((grid[:, None] - peaks[None, :]) / spread) ** 2) + 1e-3)
-            soft = soft / soft.sum(1, keepdim=True)
-            idx = torch.round((az_bins + 45.0) / _HIST_STEP_DEG).long().clamp_(0, grid.size - 1).cpu()
-            share = soft.float()[idx].permute(0, 2, 1)  # (F, J, T)
-            level = V.mean(1, keepdim=True).cpu()  # (F, 1, T)
-            P0 = level * share * (0.5 + torch.rand((n_bins, sources, n_frames), generator=gen))
-        else:
-            Q0 = np.abs(rng.standard_normal((geo.kernel.shape[2], sources)))
-            Q0 /= Q0.sum(0, keepdims=True)
-            P0 = torch.rand((n_bins, sources, n_frames), generator=gen) * float(V.mean())
-        P = (P0.float() + eps).to(dev)
-        Q = torch.from_numpy(Q0.astype(np.float32)).to(dev)
-        P, Q, div = fit(V, geo.kernel, P, Q, iterations=iterations, beta=beta, cost=cost, eps=eps,
-                        progress=progress)
-        if best is None or div < best[2]:
-            best = (P, Q, div)
-        else:
-            del P, Q
-    P, Q, _ = best
-    del V
+            peaks = pick_peaks(grid, hist, sources, min_separation)
+            taus = np.unique(geo.delay)
+            width = max(min_separation, 2 * _HIST_STEP_DEG)
+            peak_taus = peak_delays(X, az_bins, peaks, width, taus, n_fft)
+        best = None
+        for restart in range(restarts):
+            gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+            if init == "histogram":
+                jitter = 0.0 if restart == 0 else rng.normal(0.0, min_separation / 4, size=sources)
+                Q0 = initial_spread(geo, np.clip(peaks + jitter, -45, 45), peak_taus)
+                spread = max(min_separation, 2.0)
+                soft = torch.from_numpy(np.exp(-0.5 * ((grid[:, None] - peaks[None, :]) / spread) ** 2) + 1e-3)
+                soft = soft / soft.sum(1, keepdim=True)
+                idx = torch.round((az_bins + 45.0) / _HIST_STEP_DEG).long().clamp_(0, grid.size - 1).cpu()
+                share = soft.float()[idx].permute(0, 2, 1)  # (F, J, T)
+                level = V.mean(1, keepdim=True).cpu()  # (F, 1, T)
+                P0 = level * share * (0.5 + torch.rand((n_bins, sources, n_frames), generator=gen))
+            else:
+                Q0 = np.abs(rng.standard_normal((geo.kernel.shape[2], sources)))
+                Q0 /= Q0.sum(0, keepdims=True)
+                P0 = torch.rand((n_bins, sources, n_frames), generator=gen) * float(V.mean())
+            P = (P0.float() + eps).to(dev)
+            Q = torch.from_numpy(Q0.astype(np.float32)).to(dev)
+            P, Q, div = fit(V, geo.kernel, P, Q, iterations=iterations, beta=beta, cost=cost, eps=eps,
+                            workers=workers, progress=progress)
+            if best is None or div < best[2]:
+                best = (P, Q, div)
+            else:
+                del P, Q
+        P, Q, _ = best
+        del V
 
-    Y = reconstruct(X, geo, P, Q)  # (J, 2, F, T)
-    images = istft(Y, n_fft=n_fft, hop=hop, length=padded)[..., :n_samples]
-    images = (images * peak).cpu().numpy().astype(np.float32)
+        Y = reconstruct(X, geo, P, Q, workers)  # (J, 2, F, T)
+        images = istft(Y, n_fft=n_fft, hop=hop, length=padded)[..., :n_samples]
+        images = (images * peak).cpu().numpy().astype(np.float32)
 
-    az, tau = object_positions(geo, Q.cpu().numpy())
-    order = np.lexsort((tau, az))
-    return {object_name(k + 1, az[j], tau[j]): images[j] for k, j in enumerate(order)}
+        az, tau = object_positions(geo, Q.cpu().numpy())
+        order = np.lexsort((tau, az))
+        return {object_name(k + 1, az[j], tau[j]): images[j] for k, j in enumerate(order)}
