@@ -47,12 +47,12 @@ Example
 -------
 >>> import numpy as np
 >>> from shotoku.spatial.projet import projet
->>> rng = np.random.default_rng(0)
->>> s = rng.standard_normal((2, 44100)).astype(np.float32)
->>> x = np.stack([s[0] * 0.9 + s[1] * 0.3, s[0] * 0.3 + s[1] * 0.9])
+>>> t = np.arange(44100) / 44100
+>>> low, high = np.sin(2 * np.pi * 220 * t), np.sign(np.sin(2 * np.pi * 1250 * t))
+>>> x = np.stack([0.9 * low + 0.3 * high, 0.3 * low + 0.9 * high]).astype(np.float32)
 >>> images = projet(x, 44100, sources=2, iterations=20)
->>> sorted(images)
-['object_1 (-26°)', 'object_2 (26°)']
+>>> list(images)
+['object_1 (-27°)', 'object_2 (27°)']
 """
 
 from __future__ import annotations
@@ -446,14 +446,16 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
 
 
 def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor,
-                workers: int = 1) -> torch.Tensor:
+                workers: int = 1, objects=None) -> torch.Tensor:
     """Object images' STFTs from the fitted model.
 
     X: complex64 [shape=(2, F, T)] mixture STFT; P: [shape=(F, J, T)]; Q: [shape=(L, J)].
     Each projection c_m = ψ_mᵀ x is split among the objects with the gains
     ``(KQ)_mj P_j / Σ_j' (KQ)_mj' P_j'`` and mapped back to stereo with pinv(Ψ(f)) [shape=(2, M)],
     block of bins by block of bins (workers: threads sharing the blocks).
-    Returns complex64 [shape=(J, 2, F, T)]; the images sum to X.
+    objects: indices of the objects to rebuild (default all), so that a caller can rebuild and
+    invert one object at a time.
+    Returns complex64 [shape=(len(objects), 2, F, T)]; the images of all objects sum to X.
     """
     n_bins, n_obj, n_frames = P.shape
     psi = geo.psi  # (F|1, M, 2)
@@ -461,7 +463,8 @@ def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor
     pinv = torch.linalg.pinv(psi)  # (F|1, 2, M)
     n_kernel, _, n_loc = geo.kernel.shape
     KQ_all = (Q.T @ geo.kernel.reshape(-1, n_loc).T).T.add(1e-6).reshape(n_kernel, n_proj, -1)
-    Y = torch.zeros((n_obj, 2, n_bins, n_frames), dtype=torch.complex64, device=X.device)
+    wanted = list(range(n_obj)) if objects is None else [int(j) for j in objects]
+    Y = torch.zeros((len(wanted), 2, n_bins, n_frames), dtype=torch.complex64, device=X.device)
     tiny = torch.finfo(torch.float32).tiny
 
     def one_block(b):
@@ -472,10 +475,10 @@ def reconstruct(X: torch.Tensor, geo: Geometry, P: torch.Tensor, Q: torch.Tensor
         c = ps @ Xb  # (Fb, M, T)
         Pb = P[b]
         total = KQ @ Pb  # (Fb, M, T)
-        for j in range(n_obj):
+        for k, j in enumerate(wanted):
             part = KQ[..., j:j + 1] * Pb[:, j:j + 1, :]
             gain = torch.where(total > tiny, part / total.clamp_min(tiny), torch.full_like(part, 1.0 / n_obj))
-            Y[j, :, b] = (pi @ (c * gain)).permute(1, 0, 2)
+            Y[k, :, b] = (pi @ (c * gain)).permute(1, 0, 2)
 
     elements = _BLOCK_ELEMENTS if X.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
     _map_blocks(one_block, list(_blocks(n_bins, n_proj * n_frames * 2, elements)), workers)
@@ -681,24 +684,31 @@ def projet(
             taus = np.unique(geo.delay)
             width = max(min_separation, 2 * _HIST_STEP_DEG)
             peak_taus = peak_delays(X, az_bins, peaks, width, taus, n_fft)
+        mean_level = float(V.mean()) / sources
         best = None
         for restart in range(restarts):
             gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
             if init == "histogram":
                 jitter = 0.0 if restart == 0 else rng.normal(0.0, min_separation / 4, size=sources)
                 Q0 = initial_spread(geo, np.clip(peaks + jitter, -45, 45), peak_taus)
-                spread = max(min_separation, 2.0)
-                soft = torch.from_numpy(np.exp(-0.5 * ((grid[:, None] - peaks[None, :]) / spread) ** 2) + 1e-3)
-                soft = soft / soft.sum(1, keepdim=True)
-                idx = torch.round((az_bins + 45.0) / _HIST_STEP_DEG).long().clamp_(0, grid.size - 1).cpu()
-                share = soft.float()[idx].permute(0, 2, 1)  # (F, J, T)
-                level = V.mean(1, keepdim=True).cpu()  # (F, 1, T)
-                P0 = level * share * (0.5 + torch.rand((n_bins, sources, n_frames), generator=gen))
+                soft = np.exp(-0.5 * ((grid[:, None] - peaks[None, :]) / max(min_separation, 2.0)) ** 2) + 1e-3
+                soft = torch.from_numpy((soft / soft.sum(1, keepdims=True)).astype(np.float32)).to(dev)
             else:
                 Q0 = np.abs(rng.standard_normal((geo.kernel.shape[2], sources)))
                 Q0 /= Q0.sum(0, keepdims=True)
-                P0 = torch.rand((n_bins, sources, n_frames), generator=gen) * float(V.mean())
-            P = (P0.float() + eps).to(dev)
+            # P: random factors in [0.5, 1.5) times, for the histogram start, the mixture's level in
+            # each bin shared among the objects by a soft pan mask around their start positions,
+            # and for the random start (the paper's), the mean level; built block by block
+            P = torch.empty((n_bins, sources, n_frames), dtype=torch.float32, device=dev)
+            for b in _blocks(n_bins, sources * n_frames * 4):
+                noise = torch.rand((b.stop - b.start, sources, n_frames), generator=gen).add_(0.5).to(dev)
+                level = V[b].mean(1, keepdim=True)  # (Fb, 1, T)
+                if init == "histogram":
+                    idx = torch.round((az_bins[b] + 45.0) / _HIST_STEP_DEG).long().clamp_(0, grid.size - 1)
+                    level = level * soft[idx].permute(0, 2, 1)  # (Fb, J, T)
+                else:
+                    level = mean_level
+                P[b] = noise.mul_(level).add_(eps)
             Q = torch.from_numpy(Q0.astype(np.float32)).to(dev)
             P, Q, div = fit(V, geo.kernel, P, Q, iterations=iterations, beta=beta, cost=cost, eps=eps,
                             workers=workers, progress=progress)
@@ -709,9 +719,12 @@ def projet(
         P, Q, _ = best
         del V
 
-        Y = reconstruct(X, geo, P, Q, workers)  # (J, 2, F, T)
-        images = istft(Y, n_fft=n_fft, hop=hop, length=padded)[..., :n_samples]
-        images = (images * peak).cpu().numpy().astype(np.float32)
+        # one object at a time: the complex images of all objects together would be the largest array
+        images = np.empty((sources, 2, n_samples), dtype=np.float32)
+        for j in range(sources):
+            Y = reconstruct(X, geo, P, Q, workers, objects=[j])[0]  # (2, F, T)
+            images[j] = (istft(Y, n_fft=n_fft, hop=hop, length=padded)[..., :n_samples] * peak).cpu().numpy()
+            del Y
 
         az, tau = object_positions(geo, Q.cpu().numpy())
         order = np.lexsort((tau, az))
