@@ -27,17 +27,29 @@ The gains sum to one, so the images sum to the mixture (Ψ has rank 2).
 
 Where this implementation departs from the paper and the authors' code
 ----------------------------------------------------------------------
-- Start. The authors start P and Q at random. Random starts merge objects that are 10°–20°
+- Start. The authors start P and Q at random; random starts merge objects that are 10°–20°
   apart. Here Q starts, by default, at the J strongest peaks (at least ``min_separation``
   degrees apart) of the energy-weighted histogram of per-bin pan positions of the mixture, and
   where delays are modelled, at the delay that best aligns the channels of the bins around each
   peak (a cross-spectrum restricted to those bins). P starts at the mixture's α-power split among
   the objects by a soft pan mask around the same peaks, times seeded random factors. ``init="random"``
   gives the authors' start. ``restarts`` > 1 runs again from jittered starts and keeps the fit with
-  the lowest final divergence.
+  the lowest final divergence. Measured on 8 synthetic songs (6 s, 4 objects; mean SDR at 30°,
+  20°, 10° spacing and 20° with delays): histogram start 10.0, 10.0, 9.6, 9.7 dB; random start
+  9.1, 7.2, 5.6, 5.1 dB.
+- Settings. The defaults (n_fft 4096, hop 1024, 10 projections, 100 iterations) are the authors'
+  MATLAB settings except for the iterations (200 there: no gain measured beyond 100 with the
+  histogram start). The location set has 46 pan angles (2° apart; 91 measured the same). With a
+  delay grid (``max_delay`` > 0) the projections stay on pan directions only by default
+  (``projection_delays=1``; the authors' code also delays the projections): 3 projection delays
+  measured +0.03 dB for 2.7× the time. ``max_delay`` is 0 by default: on amplitude-panned scenes a
+  ±5-sample grid costs 0.35 dB, on the delayed study scenes it gains 0.7 dB.
 - Memory. The authors' code holds every frequency's projections of every object at once (a
   complex array of F×M×T×J). Here the fit runs over blocks of frequency bins and keeps only
   V [shape=(F, M, T)] and P [shape=(F, J, T)]: memory is O(F·T·(M + J)).
+- Threads. On the CPU, torch runs one thread per operation and ``threads`` worker threads share
+  the blocks: on a busy machine this stays near single-thread speed, where torch's own
+  threading of these small operations was measured 4× slower than one thread.
 - Scale. Q's columns are normalised to sum to one after each update (the scale goes into P);
   this leaves the model unchanged and keeps float32 well away from under/overflow.
 - Order. The objects are returned sorted from left to right by the location where their spread
