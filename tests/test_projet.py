@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import shotoku
 from shotoku.datasets.synth import render_song
@@ -125,10 +126,29 @@ def test_bad_parameters_are_refused():
 def test_same_seed_same_output(songs):
     mixture, _ = scene(songs[0][:, : 2 * RATE], "20")
     a = projet(mixture, RATE, iterations=10, restarts=2, seed=3)
-    b = projet(mixture, RATE, iterations=10, restarts=2, seed=3)
+    b = projet(mixture, RATE, iterations=10, restarts=2, seed=3, threads=1)
     assert list(a) == list(b)
     for k in a:
         assert np.array_equal(a[k], b[k])
+
+
+def test_one_object_is_the_mixture(songs):
+    mixture, _ = scene(songs[0][:, : 2 * RATE], "20")
+    out = projet(mixture, RATE, sources=1, iterations=5)
+    (image,) = out.values()
+    assert np.max(np.abs(image - mixture)) <= 1e-4 * np.max(np.abs(mixture))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_matches_cpu(songs):
+    mixture, _ = scene(songs[0][:, : 3 * RATE], "20d")
+    for params in ({}, {"max_delay": 5.0}):
+        cpu = projet(mixture, RATE, iterations=30, **params)
+        gpu = projet(mixture, RATE, iterations=30, device="cuda", **params)
+        assert np.allclose([azimuth_of(k) for k in cpu], [azimuth_of(k) for k in gpu], atol=1.0)
+        for a, b in zip(cpu.values(), gpu.values()):
+            err = np.sqrt(np.mean((a - b) ** 2) / np.mean(a ** 2))
+            assert err < 0.05, err  # float32 on both; the updates order sums differently
 
 
 def test_random_start_and_cauchy_cost_run(songs):
