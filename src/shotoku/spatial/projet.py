@@ -98,11 +98,6 @@ _BLOCK_ELEMENTS_GPU = 1 << 24
 # geometry: azimuth convention, location and projection sets
 
 
-def azimuth_to_phi(azimuth_deg):
-    """Pan angle φ (radians, 0 = left, π/2 = right) of an azimuth in degrees (−45 left … 45 right)."""
-    return np.deg2rad(np.asarray(azimuth_deg, dtype=np.float64) + 45.0)
-
-
 def phi_to_azimuth(phi):
     """Azimuth in degrees (−45 left … 45 right) of a pan angle φ in radians (0 … π/2)."""
     return np.rad2deg(np.asarray(phi, dtype=np.float64)) - 45.0
