@@ -593,7 +593,7 @@ def projet(
     device: str = "cpu",
     threads: int = 0,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Separate the spatial objects of a stereo mixture with PROJET.
 
@@ -619,6 +619,7 @@ def projet(
     restarts: number of fits from jittered starts; the one with the lowest final divergence is kept
     device: "cpu", "cuda" or "auto" (cuda when available)
     threads: CPU threads that share the blocks of frequency bins (0: torch.get_num_threads())
+    progress: show a progress bar of the iterations on a terminal (never when stderr is not one)
     seed: seed of every random choice (random parts of the start, restarts)
 
     Returns
