@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     conds = mixing.conditions(args.conditions)
     labels = [s.label for s in specs]
 
+    load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     tracks = make_tracks(args.scenes, args.seconds, args.seed)
     scenes = mixing.study_scenes(tracks, conds, args.scenes, args.seconds, args.seed)
@@ -339,14 +340,20 @@ def main(argv: list[str] | None = None) -> int:
         f"- Command: `{command.strip()}`",
         f"- Wall time: {t_total:.0f} s in all ({t_data:.0f} s rendering songs and building scenes, "
         f"{sum(r.score_s for r in results):.0f} s scoring); "
-        f"seed {args.seed}; {'Dask, ' + str(args.workers) + ' processes' if args.workers > 1 else 'one process'}",
+        f"seed {args.seed}; {'Dask, ' + str(args.workers) + ' processes' if args.workers > 1 else 'one process'}; "
+        f"load average (1 min) {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+        f"(other work on the machine inflates the timings)",
         "",
         tables(rows, labels, conds),
         "",
         "Notes: methods run with their defaults except `sources` = number of objects "
         "(ica/auxiva are determined methods and give at most as many sources as channels: 2 of the "
         "4 objects; `*`: SDR of the 2 objects paired with its 2 outputs only, ISR/SIR/SAR not defined). "
-        "`projet:max_delay=5` adds a delay grid of ±5 samples (run on the delayed scenes only).",
+        "`projet:max_delay=5` adds a delay grid of ±5 samples (run on the delayed scenes only). "
+        "SDR is a plain framewise signal-to-error ratio; ISR/SIR/SAR come from BSS Eval's 512-tap "
+        "projections, which are ill-conditioned here (every reference is one mono object panned, and "
+        "on the delayed scenes delayed, into stereo): read the low SIR/SAR on 20° + delays, the oracle's "
+        "included, as a property of the metric on these references rather than of the methods.",
     ])
     print(entry)
     if not args.no_record:
