@@ -17,6 +17,12 @@ Usage::
     PYTHONPATH=src .venv/bin/python bench/projet.py                 # defaults, 30 s, 20° scene
     PYTHONPATH=src .venv/bin/python bench/projet.py --tradeoffs     # plus other settings
     PYTHONPATH=src .venv/bin/python bench/projet.py --condition 20d --params max_delay=5 --no-record
+    PYTHONPATH=src .venv/bin/python bench/projet.py --quality 8      # SDR per condition, 8 songs
+
+``--quality N`` measures separation instead: mean SDR of the 4 objects per study condition on
+N synthetic songs (seeds 0..N-1, 6 s each), for the default blind start, the paper's random
+start, and the random start with 4 restarts; the delayed condition is run with a ±5-sample
+delay grid and without one.
 """
 
 from __future__ import annotations
@@ -129,6 +135,44 @@ def run_child(scene: Path, params: dict, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+QUALITY_SETTINGS = {
+    "histogram start (default)": {},
+    "random start": {"init": "random"},
+    "random start, 4 restarts": {"init": "random", "restarts": 4},
+}
+
+
+def quality(n_songs: int, seconds: float, threads: int) -> str:
+    """Mean SDR (dB) per condition and start over ``n_songs`` songs; returns a markdown table."""
+    import torch
+
+    from shotoku.datasets.synth import render_song
+    from shotoku.metrics import match_sources
+    from shotoku.mixing import CONDITIONS, make_scene
+    from shotoku.spatial.projet import projet
+
+    torch.set_num_threads(threads)
+    songs = []
+    for seed in range(n_songs):
+        track = render_song(seed, seconds, rate=RATE)
+        songs.append(np.stack([track.stems[k].mean(axis=0) for k in ("drums", "bass", "other", "vocals")]))
+    columns = [("30", {}), ("20", {}), ("10", {}), ("20d", {"max_delay": 5.0}), ("20d", {})]
+    heads = ["30°", "20°", "10°", "20° delays, grid ±5", "20° delays, no grid"]
+    lines = ["| start | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+    for label, params in QUALITY_SETTINGS.items():
+        cells = []
+        for condition, extra in columns:
+            scores = []
+            for objects in songs:
+                mixture, images = make_scene(objects, *CONDITIONS[condition])
+                out = projet(mixture, RATE, **params, **extra)
+                scores.append(float(np.mean(match_sources(images, np.stack(list(out.values())), RATE)[1])))
+            cells.append(f"{np.mean(scores):.2f} (min {np.min(scores):.2f})")
+            print(f"{label:28s} {condition:4s} {extra} {np.round(scores, 2)}", flush=True)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(rows: list[tuple[str, dict, dict]]) -> str:
     lines = ["| setting | parameters | wall (s) | CPU (s) | peak RSS (MiB) | SDR (dB) |",
              "|---|---|---:|---:|---:|---:|"]
@@ -183,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--params", nargs="*", default=[], help="PROJET parameters key=value for every run")
     parser.add_argument("--tradeoffs", action="store_true", help="also run the settings in TRADEOFFS")
+    parser.add_argument("--quality", type=int, default=0, metavar="N",
+                        help="measure SDR per condition on N songs (6 s) instead of speed")
     parser.add_argument("--no-record", action="store_true", help="print only; do not write docs/benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-params", default="{}", help=argparse.SUPPRESS)
@@ -193,6 +239,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     load = os.getloadavg()[0]
+    argv_used = argv if argv is not None else sys.argv[1:]
+    command = "PYTHONPATH=src .venv/bin/python bench/projet.py" + (
+        " " + " ".join(shlex.quote(a) for a in argv_used) if argv_used else "")
+    if args.quality:
+        result = quality(args.quality, 6.0, args.threads)
+        entry = (f"- {datetime.date.today().isoformat()}, quality; `{command}`: mean over songs of the "
+                 f"mean SDR (dB) of the 4 objects, {args.quality} synthetic songs (seeds 0–{args.quality - 1}, "
+                 f"6 s), default settings otherwise:\n\n{result}\n")
+        print()
+        print(entry)
+        if not args.no_record:
+            record(entry)
+            print(f"recorded in {BENCHMARKS.relative_to(ROOT)}")
+        return 0
     base = parse_params(args.params)
     settings = TRADEOFFS if args.tradeoffs else {"defaults": {}}
     rows = []
@@ -205,9 +265,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:16s} wall {result['wall_s']:6.1f} s  CPU {result['cpu_s']:6.1f} s  "
                   f"peak RSS {result['peak_rss_mib']:6.0f} MiB  SDR {result['sdr_db']:5.2f} dB  "
                   f"{result['names']}", flush=True)
-    command = "PYTHONPATH=src .venv/bin/python bench/projet.py" + (
-        " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])) if
-        (argv if argv is not None else sys.argv[1:]) else "")
     import torch
 
     entry = (
