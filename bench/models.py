@@ -26,12 +26,13 @@ import datetime
 import os
 import resource
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchlog import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -46,18 +47,6 @@ INTRO = (
     "CPU seconds per second is then the steadier figure."
 )
 RATE = 44100
-
-
-def cpu_model() -> str:
-    """The CPU's model name as lscpu reports it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def measure(name: str, config: str, seconds: float, targets: list[str], threads: int, seed: int = 0) -> dict:

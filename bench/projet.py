@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchlog import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## PROJET"
@@ -64,18 +66,6 @@ TRADEOFFS = {
     "20 projections": {"projections": 20},
     "delay grid ±5": {"max_delay": 5.0},
 }
-
-
-def cpu_model() -> str:
-    """The CPU's model name as lscpu reports it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def rss_mib() -> float:

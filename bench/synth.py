@@ -23,11 +23,12 @@ import datetime
 import os
 import resource
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlog import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -40,18 +41,6 @@ INTRO = (
     "seconds of 44.1 kHz stereo audio per second of wall time; the goal is at least 2 on 2 cores. "
     "CPU time counts this process and its children (FluidSynth, espeak-ng)."
 )
-
-
-def cpu_model() -> str:
-    """The CPU's model name as lscpu reports it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def cpu_seconds() -> float:
