@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlog import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchlog import cpu_model, record  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -90,23 +90,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def record(entry: str, path: Path = BENCHMARKS) -> None:
-    """Append ``entry`` at the end of the "Neural models" section of ``path`` (both created if missing)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.rstrip("\n").splitlines()
-    if SECTION not in lines:
-        lines += ["", SECTION, "", INTRO]
-    start = lines.index(SECTION)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    block = [""] + entry.rstrip("\n").splitlines() + ([""] if end < len(lines) else [])
-    lines[end:end] = block
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["mmdensenet", "wavenet", "deepconvsep", "waveunet"])
@@ -144,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(entry)
     if not args.no_record:
-        record(entry)
+        record(entry, SECTION, INTRO)
         print(f"\nrecorded in {BENCHMARKS.relative_to(ROOT)}")
     return 0
 

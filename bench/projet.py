@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlog import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchlog import cpu_model, record  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -173,27 +173,6 @@ def table(rows: list[tuple[str, dict, dict]]) -> str:
     return "\n".join(lines)
 
 
-def record(entry: str, path: Path = BENCHMARKS) -> None:
-    """Append ``entry`` at the end of the "PROJET" section of ``path`` (both created if missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION not in text.splitlines():
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{INTRO}\n"
-    lines = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == SECTION)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    if not lines[end - 1].endswith("\n"):
-        lines[end - 1] += "\n"
-    block = "\n" + entry.rstrip("\n") + "\n" + ("\n" if end < len(lines) else "")
-    text = "".join(lines[:end]) + block + "".join(lines[end:]).lstrip("\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".benchmarks-", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def parse_params(items: list[str]) -> dict:
     out = {}
     for item in items:
@@ -240,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(entry)
         if not args.no_record:
-            record(entry)
+            record(entry, SECTION, INTRO)
             print(f"recorded in {BENCHMARKS.relative_to(ROOT)}")
         return 0
     base = parse_params(args.params)
@@ -265,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(entry)
     if not args.no_record:
-        record(entry)
+        record(entry, SECTION, INTRO)
         print(f"recorded in {BENCHMARKS.relative_to(ROOT)}")
     return 0
 

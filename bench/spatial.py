@@ -38,7 +38,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -51,9 +50,17 @@ import shotoku
 from shotoku import mixing, registry
 from shotoku.errors import ChannelError
 
+from benchlog import record  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Spatial methods"
+INTRO = (
+    "`bench/spatial.py`: every spatial method and the oracle ratio mask on the PROJET study "
+    "scenes built from synthetic songs (4 objects, equal RMS, constant-power panning). "
+    "Scores from `shotoku.metrics` (BSS Eval v4 images, museval-compatible), estimates "
+    "paired with objects by best permutation."
+)
 CONDITION_TITLES = {"10": "10°", "20": "20°", "30": "30°", "20d": "20° + delays"}
 METRICS = ("SDR", "ISR", "SIR", "SAR")
 
@@ -273,33 +280,6 @@ def machine() -> str:
             f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}")
 
 
-def record(entry: str, path: Path = BENCHMARKS) -> None:
-    """Append ``entry`` at the end of the "Spatial methods" section of ``path`` (created if missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION not in text.splitlines():
-        text = text.rstrip("\n") + (
-            f"\n\n{SECTION}\n\n"
-            "`bench/spatial.py`: every spatial method and the oracle ratio mask on the PROJET study "
-            "scenes built from synthetic songs (4 objects, equal RMS, constant-power panning). "
-            "Scores from `shotoku.metrics` (BSS Eval v4 images, museval-compatible), estimates "
-            "paired with objects by best permutation.\n"
-        )
-    lines = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == SECTION)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    if not lines[end - 1].endswith("\n"):
-        lines[end - 1] += "\n"
-    block = "\n" + entry.rstrip("\n") + "\n" + ("\n" if end < len(lines) else "")
-    text = "".join(lines[:end]) + block + "".join(lines[end:]).lstrip("\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".benchmarks-", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=3, help="scenes per condition (one song each)")
@@ -357,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(entry)
     if not args.no_record:
-        record(entry)
+        record(entry, SECTION, INTRO)
         print(f"\nappended to {BENCHMARKS.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

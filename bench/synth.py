@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlog import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchlog import cpu_model, record  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -48,24 +48,6 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def record(entry: str, path: Path = BENCHMARKS) -> None:
-    """Put ``entry`` at the end of the "Synthetic songs" section of ``path``, creating either."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines()
-    if SECTION not in lines:
-        lines += ["", SECTION, "", INTRO, ""]
-    start = lines.index(SECTION)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    block = [entry] if lines[end - 1].startswith("- ") else ["", entry]
-    lines[end:end] = block
-    after = end + len(block)
-    if after < len(lines) and lines[after].strip():
-        lines.insert(after, "")
-    path.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -106,7 +88,7 @@ def main(argv=None) -> int:
                  f"{load:.1f} at start; `{cmd}`: {args.songs} songs x {args.seconds:g} s = {audio:g} s of "
                  f"audio in {wall:.1f} s wall ({cpu:.1f} s CPU) = **{speed:.1f} s of audio per s**; "
                  f"per song {songs} s (the first with a cold syllable cache).")
-        record(entry)
+        record(entry, SECTION, INTRO)
         print(f"appended to {BENCHMARKS.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
