@@ -255,54 +255,75 @@ def _filters(
     channel c of the projection ``P_j`` of estimate k on reference j alone; and whether the
     references were found rank deficient (and regularised).
 
-    Both systems go through one block Levinson pass: the projection on reference j alone uses
-    the block-diagonal part of the Gram matrix (source j's own channels), whose solution is the
-    set of per-source solutions. Where the recursion is not accurate enough the systems are
-    solved densely (full Gram matrix once, each source's block once), from the correlations
-    ``exact()`` returns if given: such matrices (condition numbers near 1/ε) turn every rounding
-    error of the correlations into a visible change of ISR/SIR/SAR, and ``lag_correlations``'
-    power-of-two transforms are the more accurate.
+    The projection on all references solves one block Toeplitz system with J·C channels; the
+    projection on reference j alone uses source j's own block of the Gram matrix, J small systems
+    of C channels solved together. Both go through the block Levinson recursion; where it is not
+    accurate enough the systems are solved densely (full Gram matrix once, each source's block
+    once), from the correlations ``exact()`` returns if given: such matrices (condition numbers
+    near 1/ε) turn every rounding error of the correlations into a visible change of
+    ISR/SIR/SAR, and ``lag_correlations``' power-of-two transforms are the more accurate.
     """
     L, m, _ = r.shape
-    R = np.ascontiguousarray(r[:, :, :m])
-    D = np.ascontiguousarray(r[:, :, m:])  # (L, m, K·C)
-    mask = np.kron(np.eye(J), np.ones((C, C)))
-    energy = np.diagonal(R[0]).copy()
     eps = np.finfo(np.float64).eps
 
-    def levinson(load: float):
-        R2 = np.stack([R, R * mask])
-        R2[:, 0] += load * np.eye(m)
-        X, ok, innovation = solve_block_toeplitz(R2, np.stack([D, D]))
+    js = [j for j, _ in pairs]
+    ks = [k for _, k in pairs]
+    identity = js == list(range(J)) and ks == js
+
+    def split_systems(r):
+        R = np.ascontiguousarray(r[:, :, :m])
+        D = np.ascontiguousarray(r[:, :, m:])  # (L, m, K·C)
+        blocks = R.reshape(L, J, C, J, C)
+        Rj = np.ascontiguousarray(np.stack([blocks[:, j, :, j, :] for j in range(J)]))  # (J, L, C, C)
+        Dj = D.reshape(L, J, C, -1, C).transpose(1, 0, 2, 3, 4)  # (J, L, C, K, C)
+        if identity:  # system j needs estimate j's channels only
+            Dj = np.stack([Dj[j, :, :, j] for j in range(J)])  # (J, L, C, C)
+        else:
+            Dj = Dj.reshape(J, L, C, -1)  # (J, L, C, K·C)
+        return R, D, Rj, np.ascontiguousarray(Dj)
+
+    R, D, Rj, Dj = split_systems(r)
+    energy = np.diagonal(R[0]).copy()
+
+    def loaded(T: np.ndarray, load: float) -> np.ndarray:
+        T = T.copy()
+        T[:, 0] += load * np.eye(T.shape[-1])
+        return T
+
+    def levinson_full(load: float):
+        X, ok, innovation = solve_block_toeplitz(loaded(R[None], load), D[None])
         try:
             pivots = np.diagonal(np.linalg.cholesky(innovation[0])) ** 2
         except np.linalg.LinAlgError:  # not positive definite: singular to working precision
             pivots = np.zeros(m)
-        return X[0], X[1], ok, bool(ok[0]) and _dependent(pivots, energy, load)
+        return X[0], bool(ok[0]), bool(ok[0]) and _dependent(pivots, energy, load)
+
+    def own_pairs(Xj: np.ndarray) -> np.ndarray:
+        """[shape=(L, pairs, C', C)] from the per-source solutions."""
+        if identity:
+            return np.ascontiguousarray(Xj.transpose(1, 0, 2, 3))
+        Xj = Xj.reshape(J, L, C, -1, C)
+        return np.stack([Xj[j, :, :, k] for j, k in pairs], axis=1)
 
     load = eps
-    full, own, ok, deficient = levinson(load)
-    if not ok[0] and exact is not None:
-        r = exact()
-        R = np.ascontiguousarray(r[:, :, :m])
-        D = np.ascontiguousarray(r[:, :, m:])
-        ok = np.array([False, False])
-    if not ok[0]:
+    full, ok, deficient = levinson_full(load)
+    if not ok and exact is not None:
+        R, D, Rj, Dj = split_systems(exact())
+    if not ok:
         full, deficient = _dense(R[None], D[None], load)
         full = full[0]
     if deficient and regularisation > 0:
         load = eps + regularisation * np.mean(energy)
-        full, own, ok, _ = levinson(load)
-        if not ok[0]:
+        full, ok, _ = levinson_full(load)
+        if not ok:
             full = _dense(R[None], D[None], load)[0][0]
-    if not ok[1]:
-        blocks = R.reshape(L, J, C, J, C)
-        Rj = np.stack([blocks[:, j, :, j, :] for j in range(J)])
-        Dj = D.reshape(L, J, C, -1).transpose(1, 0, 2, 3)
-        Xj, _ = _dense(Rj, Dj, load)
-        own = Xj.transpose(1, 0, 2, 3).reshape(L, m, -1)
-    own_pairs = np.stack([own[:, j * C : (j + 1) * C, k * C : (k + 1) * C] for j, k in pairs], axis=1)
-    return full, own_pairs, deficient
+    own = None
+    if ok:  # the small systems are no worse conditioned than the large one
+        X, own_ok, _ = solve_block_toeplitz(loaded(Rj, load), Dj)
+        own = X if own_ok.all() else None
+    if own is None:
+        own = _dense(Rj, Dj, load)[0]
+    return full, own_pairs(own), deficient
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,18 +334,19 @@ _DOTS = ("own", "full", "own_full", "own_target", "est_full", "est_own")
 
 
 def _project(
-    Z: np.ndarray, full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]], need_own_error: bool
+    spectra, full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]], need_own_error: bool
 ) -> np.ndarray:
     """Inner products of the projections with each other and with the signals, per frame.
 
-    Z: spectra × √w [shape=(bins, F, S, C)]; full_f [shape=(bins, J·C, K·C)] and own_f
-    [shape=(bins, pairs, C, C')]: filter spectra (``P = X full_f``, ``P_j = own_f X_j``)
+    spectra: :class:`~shotoku.metrics.spectra.Spectra` of F frames of S = J + K signals of C
+    channels; full_f [shape=(bins, J·C, K·C)] and own_f [shape=(bins, pairs, C, C')]: filter
+    spectra (``P = X full_f``, ``P_j = own_f X_j``)
     -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``: ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩,
     ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩ (the last only if ``need_own_error``), each summed over the frame, its
-    tail and the channels (Parseval). Works through blocks of bins so that the intermediates
-    stay in cache, the blocks shared among threads.
+    tail and the channels (Parseval). Works through blocks of bins gathered from the spectra so
+    that the intermediates stay in cache, the blocks shared among threads.
     """
-    bins, F, S, C = Z.shape
+    bins, F, S, C = spectra.bins, spectra.frames, spectra.S, spectra.C
     m = J * C
     K = S - J
     n_pairs = len(pairs)
@@ -333,10 +355,10 @@ def _project(
     identity = np.array_equal(js, np.arange(J)) and np.array_equal(ks, np.arange(K))
 
     def work(lo: int, hi: int, _: int) -> np.ndarray:
-        out = np.zeros((len(_DOTS), F * n_pairs * C))
-        for b0 in range(lo, hi, 512):
-            b1 = min(hi, b0 + 512)
-            Zb = Z[b0:b1]
+        out = np.zeros((len(_DOTS), F, n_pairs, C))
+        buf = None
+        for b0, b1 in spectra.blocks(lo, hi):
+            buf = Zb = spectra.block(b0, b1, weighted=True, out=buf)
             nb = b1 - b0
             X = Zb[:, :, :J]  # (nb, F, J, C)
             P = (X.reshape(nb, F, m) @ full_f[b0:b1]).reshape(nb, F, K, C)
@@ -352,14 +374,24 @@ def _project(
                 Pj = W[..., 0] * Sx[..., 0:1]  # (nb, F, pairs, C): Σ_c' own[c, c'] x[c']
                 for d in range(1, C):
                     Pj += W[..., d] * Sx[..., d : d + 1]
-            P, Pj, Sx, Ek = (np.ascontiguousarray(a).reshape(nb, -1) for a in (P, Pj, Sx, Ek))
             todo = [(Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P)] + ([(Ek, Pj)] if need_own_error else [])
             for i, (a, b) in enumerate(todo):
                 out[i] += column_dot(a, b)
         return out
 
     out = sum(split(work, bins))
-    return out.reshape(len(_DOTS), F, n_pairs, C).sum(axis=3).transpose(0, 2, 1)
+    return out.sum(axis=3).transpose(0, 2, 1)
+
+
+def _first_frames(spectra, n: int):
+    """The :class:`~shotoku.metrics.spectra.Spectra` of the first ``n`` frames only."""
+    chunks, left = [], n
+    for c in spectra.chunks:
+        if left <= 0:
+            break
+        chunks.append(c[:left])
+        left -= c.shape[0]
+    return type(spectra)(chunks, spectra.bins, spectra.sqrt_w)
 
 
 def _join_stats(parts: list[dict]) -> dict:
@@ -402,7 +434,7 @@ def _decompose_work(
     bins = frames.bins
     n_frames = len(starts)
     group = max(1, _CACHE_BYTES // (bins * S * C * 16))  # frames held at once
-    kept = None  # spectra of all frames, when they fit in memory
+    kept = None  # spectra of the segments, when all fit in memory
     stats = None
 
     tiled = _tiles(N, starts, length, hop, L)
@@ -417,19 +449,21 @@ def _decompose_work(
             seg = seg_starts[g0 : g0 + group]
             Z, st = frames.transform(seg, stats=True)
             parts.append(st)
-            flat = Z.reshape(bins, len(seg), S * C)
 
             def correlate(lo: int, hi: int, _: int) -> None:
-                acc[lo:hi] += np.conj(flat[lo:hi, :, :m]).transpose(0, 2, 1) @ flat[lo:hi]
+                buf = None
+                for b0, b1 in Z.blocks(lo, hi):
+                    buf = Zb = Z.block(b0, b1, out=buf)
+                    flat = Zb.reshape(b1 - b0, -1, S * C)
+                    acc[b0:b1] += np.conj(flat[:, :, :m]).transpose(0, 2, 1) @ flat
 
             split(correlate, bins)
             if n_seg <= group:
-                kept = Z[:, :n_frames]
+                kept = Z
         stats = _join_stats(parts)
         active_all = stats["active"].any(axis=1)
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
         acc = np.ascontiguousarray(acc.transpose(1, 2, 0))
-        acc /= frames.weights
         r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=workers())[..., :L].transpose(2, 0, 1)
         del acc
         if n_seg > 1:
@@ -460,7 +494,7 @@ def _decompose_work(
     for g0 in range(0, n_frames, group):
         sel = starts[g0 : g0 + group]
         if kept is not None:
-            Z = kept
+            Z = kept if kept.frames == n_frames else _first_frames(kept, n_frames)
         else:
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)

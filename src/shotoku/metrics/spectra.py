@@ -97,13 +97,14 @@ class FrameSpectra:
     """Frame spectra and framewise time-domain statistics of references and estimates.
 
     Frames ``[start, start + length)`` are zero-padded to ``nfft`` and transformed a few at a time
-    into an array [shape=(bins, frames, sources, channels)] (references first), so that products
-    per frequency are batched matrix products over frames. Spectra are stored multiplied by
-    √w (:func:`_parseval_weights`), so that a plain sum of products over bins is a time-domain
-    inner product.
+    (in threads); the spectra stay in the transform's own layout, one chunk
+    [shape=(frames_in_chunk, S, C, bins)] per call, so that nothing is transposed across the
+    whole array. :meth:`Spectra.block` gathers a block of bins for all frames into the layout of
+    the per-frequency matrix products, [shape=(bins_in_block, frames, S, C)], small enough to
+    stay in cache while it is used.
     """
 
-    _SUB = 4  # frames per FFT call (keeps temporaries small and reused)
+    _SUB = 2  # frames per FFT call (keeps temporaries small and reused)
 
     def __init__(self, refs: np.ndarray, ests: np.ndarray, length: int, nfft: int):
         self.refs, self.ests = refs, ests
@@ -112,16 +113,15 @@ class FrameSpectra:
         self.length, self.nfft = length, nfft
         self.bins = nfft // 2 + 1
         self.weights = parseval_weights(nfft)
-        self.sqrt_w = np.sqrt(self.weights)[:, None, None, None]
+        self.sqrt_w = np.sqrt(self.weights)
         self._bufs: list[np.ndarray] = []
 
-    def transform(self, starts: np.ndarray, stats: bool) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
-        """Spectra × √w [shape=(bins, frames, S, C)] and, if asked, per-frame time-domain statistics:
-        ``energy`` [shape=(S, F)] Σ x², ``error`` [shape=(J, F)] Σ (ŝ_j − s_j)², ``active``
-        [shape=(S, F)] bool (channel sum non-zero somewhere in the frame)."""
+    def transform(self, starts: np.ndarray, stats: bool) -> tuple["Spectra", dict[str, np.ndarray] | None]:
+        """:class:`Spectra` of the frames at ``starts`` and, if asked, per-frame time-domain
+        statistics: ``energy`` [shape=(S, F)] Σ x², ``error`` [shape=(J, F)] Σ (ŝ_j − s_j)²,
+        ``active`` [shape=(S, F)] bool (channel sum non-zero somewhere in the frame)."""
         J, S, C = self.J, self.S, self.C
         F = len(starts)
-        Z = np.empty((self.bins, F, S, C), dtype=np.complex128)
         st = None
         if stats:
             st = {
@@ -130,40 +130,81 @@ class FrameSpectra:
                 "active": np.empty((S, F), dtype=bool),
             }
         n_sub = -(-F // self._SUB)
+        chunks: list[np.ndarray | None] = [None] * n_sub
         parts = max(1, min(THREADS, n_sub))
         while len(self._bufs) < parts:
-            self._bufs.append(np.zeros((S, C, self._SUB, self.nfft)))
+            self._bufs.append(np.zeros((self._SUB, S, C, self.nfft)))
 
         def work(lo: int, hi: int, part: int) -> None:
             for k in range(lo, hi):
                 i0 = k * self._SUB
-                self._transform_sub(starts[i0 : i0 + self._SUB], i0, self._bufs[part], Z, st)
+                chunks[k] = self._transform_sub(starts[i0 : i0 + self._SUB], i0, self._bufs[part], st)
 
         split(work, n_sub, parts)
-        return Z, st
+        return Spectra(chunks, self.bins, self.sqrt_w), st
 
-    def _transform_sub(self, sub: np.ndarray, i0: int, buf_all: np.ndarray, Z: np.ndarray, st) -> None:
+    def _transform_sub(self, sub: np.ndarray, i0: int, buf_all: np.ndarray, st) -> np.ndarray:
         J, S, C, length = self.J, self.S, self.C, self.length
         n = len(sub)
-        buf = buf_all[:, :, :n]
+        buf = buf_all[:n]
         for x, rows in ((self.refs, slice(0, J)), (self.ests, slice(J, S))):
             s0 = sub[0]
             if np.all(np.diff(sub) == length) and s0 + n * length <= x.shape[-1]:
-                buf[rows, :, :, :length] = x[..., s0 : s0 + n * length].reshape(-1, C, n, length)
+                frames = x[..., s0 : s0 + n * length].reshape(-1, C, n, length)
+                buf[:, rows, :, :length] = frames.transpose(2, 0, 1, 3)
             else:
                 for i, start in enumerate(sub):
-                    segment(x, start, length, buf[rows, :, i])
+                    segment(x, start, length, buf[i, rows])
         if st is not None:
             x = buf[..., :length]
             fr = slice(i0, i0 + n)
-            st["energy"][:, fr] = np.einsum("scft,scft->sf", x, x)
-            st["active"][:, fr] = np.any(x.sum(axis=1), axis=-1)  # channel sum non-zero somewhere
+            st["energy"][:, fr] = np.einsum("fsct,fsct->sf", x, x)
+            st["active"][:, fr] = np.any(x.sum(axis=2), axis=-1).T  # channel sum non-zero somewhere
             if st["error"] is not None:
-                d = x[J:] - x[:J]
-                st["error"][:, fr] = np.einsum("jcft,jcft->jf", d, d)
-        spec = scipy.fft.rfft(buf, axis=-1)  # (S, C, n, bins)
-        # runs of n·S·C contiguous values per bin, scaled by √w for Parseval sums
-        np.multiply(spec.transpose(3, 2, 0, 1), self.sqrt_w, out=Z[:, i0 : i0 + n])
+                d = x[:, J:] - x[:, :J]
+                st["error"][:, fr] = np.einsum("fjct,fjct->jf", d, d)
+        return scipy.fft.rfft(buf, axis=-1)  # (n, S, C, bins)
+
+
+class Spectra:
+    """Spectra of a group of frames, as :meth:`FrameSpectra.transform` made them.
+
+    chunks: complex128 arrays [shape=(frames_in_chunk, S, C, bins)], consecutive frames;
+    sqrt_w: float64 [shape=(bins,)], √ of the Parseval weights.
+    """
+
+    #: Bins per gathered block: 128 bins × 60 frames × 16 channels is 2 MB.
+    BLOCK = 128
+
+    def __init__(self, chunks: list[np.ndarray], bins: int, sqrt_w: np.ndarray):
+        self.chunks = chunks
+        self.bins = bins
+        self.sqrt_w = sqrt_w
+        self.frames = sum(c.shape[0] for c in chunks)
+        self.S, self.C = chunks[0].shape[1:3]
+
+    def block(self, b0: int, b1: int, weighted: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+        """Bins b0:b1 of every frame [shape=(b1−b0, frames, S, C)], times √w if ``weighted`` (so
+        that a plain sum of products over bins is a time-domain inner product)."""
+        nb = b1 - b0
+        if out is None or out.shape[0] < nb:
+            out = np.empty((nb, self.frames, self.S, self.C), dtype=np.complex128)
+        out = out[:nb]
+        rows = self.S * self.C
+        flat = out.reshape(nb, self.frames * rows)
+        i0 = 0
+        for c in self.chunks:  # one 2-D transpose per chunk: (frames·S·C, bins) -> (bins, frames·S·C)
+            n = c.shape[0] * rows
+            flat[:, i0 : i0 + n] = c[..., b0:b1].reshape(n, nb).T
+            i0 += n
+        if weighted:
+            out *= self.sqrt_w[b0:b1, None, None, None]
+        return out
+
+    def blocks(self, lo: int, hi: int):
+        """(b0, b1) of the blocks that cover bins lo:hi."""
+        for b0 in range(lo, hi, self.BLOCK):
+            yield b0, min(hi, b0 + self.BLOCK)
 
 
 def parseval_weights(nfft: int) -> np.ndarray:
@@ -176,5 +217,7 @@ def parseval_weights(nfft: int) -> np.ndarray:
 
 
 def column_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Re Σ_bins conj(a) b, column by column: a, b complex [shape=(bins, n)] -> float64 [shape=(n,)]."""
-    return np.einsum("bi,bi->i", a.view(np.float64), b.view(np.float64)).reshape(-1, 2).sum(axis=1)
+    """Re Σ_bins conj(a) b: a, b complex [shape=(bins, ...)], the last axis contiguous (any other
+    strides) -> float64 [shape=(...)]."""
+    av, bv = a.view(np.float64), b.view(np.float64)
+    return np.einsum("b...,b...->...", av, bv).reshape(*a.shape[1:], 2).sum(axis=-1)

@@ -77,44 +77,53 @@ def _levinson(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Forward predictors ``f`` (``T_n f = [P_f; 0; …]``, first block I) and backward predictors
     ``b`` (``T_n b = […; 0; P_b]``, last block I) grow one block per step; the solution of the
-    leading ``n`` block equations is extended with ``b`` of the new order.
+    leading ``n`` block equations is extended with ``b`` of the new order. Predictors and
+    solution are stored transposed (one row per column of ``[f | x]`` and of ``b``), so that every
+    update of a step is a contiguous run of ``n·m`` values.
     """
     batch, L, m, _ = R.shape
     r = Y.shape[-1]
-    Ycat = Y.reshape(batch, L * m, r)
-    # H = [R(L-1), ..., R(1)] side by side: the blocks that meet a vector of order n.
-    H = np.ascontiguousarray(np.swapaxes(R[:, :0:-1], 1, 2).reshape(batch, m, (L - 1) * m))
-    # V = [R(1)ᵀ, ..., R(L-1)ᵀ] side by side: the first block row beyond the diagonal.
-    V = np.ascontiguousarray(np.swapaxes(np.swapaxes(R[:, 1:], -1, -2), 1, 2).reshape(batch, m, (L - 1) * m))
-    FX = np.zeros((batch, L * m, m + r))  # [forward predictor | solution], left-aligned
-    B = np.zeros((batch, L * m, m))  # backward predictor, right-aligned
+    Yt = np.swapaxes(Y.reshape(batch, L * m, r), 1, 2)  # (batch, r, L·m)
+    # Ht = [R(L-1), ..., R(1)]ᵀ stacked: the blocks that meet a vector of order n, transposed.
+    Ht = np.ascontiguousarray(np.swapaxes(R[:, :0:-1], -1, -2).reshape(batch, (L - 1) * m, m))
+    # Vt = [R(1), ..., R(L-1)] stacked: the first block row beyond the diagonal, transposed.
+    Vt = np.ascontiguousarray(R[:, 1:].reshape(batch, (L - 1) * m, m))
+    FX = np.zeros((batch, m + r, L * m))  # rows: [f | x]ᵀ, left-aligned
+    Bt = np.zeros((batch, m, L * m))  # bᵀ, right-aligned
     eye = np.eye(m)
     FX[:, :m, :m] = eye
-    B[:, (L - 1) * m :] = eye
+    Bt[:, :, (L - 1) * m :] = eye
     Pf = R[:, 0].copy()
     Pb = R[:, 0].copy()
+    G = np.empty((batch, m + r, m))  # [k_b | k_b μ]ᵀ
+    Gb = np.empty((batch, m + r, m))  # [k_f | −μ]ᵀ
     try:
         Pb_inv = np.linalg.inv(Pb)
-        FX[:, :m, m:] = Pb_inv @ Ycat[:, :m]
+        FX[:, m:, :m] = np.swapaxes(Pb_inv @ np.swapaxes(Yt[:, :, :m], 1, 2), 1, 2)
         for n in range(1, L):
-            hfx = H[:, :, (L - 1 - n) * m :] @ FX[:, : n * m]  # [Δf | ε]: Σ_i R(n-i) [f[i] | x[i]]
-            d_f = hfx[..., :m]
-            b_old = B[:, (L - n) * m :]
-            d_b = V[:, :, : n * m] @ b_old  # Σ_i R(i+1)ᵀ b[i]
+            nm = n * m
+            hfx = FX[:, :, :nm] @ Ht[:, (L - 1 - n) * m :]  # [Δf | ε]ᵀ: Σ_i [f[i] | x[i]]ᵀ R(n-i)ᵀ
+            d_f = np.swapaxes(hfx[:, :m], 1, 2)
+            b_old = Bt[:, :, (L - n) * m :]
+            d_b = np.swapaxes(b_old @ Vt[:, :nm], 1, 2)  # Σ_i R(i+1)ᵀ b[i]
             k_f = Pb_inv @ d_f
             k_b = np.linalg.solve(Pf, d_b)
             Pf = _symmetrise(Pf - d_b @ k_f)
             Pb = _symmetrise(Pb - d_f @ k_b)
             Pb_inv = np.linalg.inv(Pb)
-            mu = Pb_inv @ (Ycat[:, n * m : (n + 1) * m] - hfx[..., m:])
-            g_f = FX[:, : n * m, :m] @ np.concatenate([k_b, k_b @ mu], axis=-1)
-            g_b = b_old @ np.concatenate([k_f, -mu], axis=-1)
-            B[:, (L - n - 1) * m : (L - 1) * m] -= g_f[..., :m]  # b' = [0; b] - [f; 0] k_b
-            FX[:, m : (n + 1) * m] -= g_b  # f' = [f; 0] - [0; b] k_f ; x' += [0; b] μ
-            FX[:, : n * m, m:] -= g_f[..., m:]  # x' -= [f; 0] k_b μ
+            mu = Pb_inv @ (np.swapaxes(Yt[:, :, nm : nm + m], 1, 2) - np.swapaxes(hfx[:, m:], 1, 2))
+            G[:, :m] = np.swapaxes(k_b, 1, 2)
+            np.matmul(np.swapaxes(mu, 1, 2), G[:, :m], out=G[:, m:])  # (k_b μ)ᵀ
+            Gb[:, :m] = np.swapaxes(k_f, 1, 2)
+            Gb[:, m:] = -np.swapaxes(mu, 1, 2)
+            g_f = G @ FX[:, :m, :nm]  # ([f; 0] [k_b | k_b μ])ᵀ
+            g_b = Gb @ b_old  # ([0; b] [k_f | −μ])ᵀ, before b changes
+            Bt[:, :, (L - n - 1) * m : (L - 1) * m] -= g_f[:, :m]  # b' = [0; b] - [f; 0] k_b
+            FX[:, :, m : nm + m] -= g_b  # f' = [f; 0] - [0; b] k_f ; x' += [0; b] μ
+            FX[:, m:, :nm] -= g_f[:, m:]  # x' -= [f; 0] k_b μ
     except np.linalg.LinAlgError:  # an exactly singular error covariance
         return np.full((batch, L, m, r), np.nan), np.full((batch, m, m), np.nan)
-    return FX[:, :, m:].reshape(batch, L, m, r), Pf
+    return np.swapaxes(FX[:, m:], 1, 2).reshape(batch, L, m, r), Pf
 
 
 def _symmetrise(p: np.ndarray) -> np.ndarray:
