@@ -339,7 +339,7 @@ def _project(
     """Inner products of the projections with each other and with the signals, per frame.
 
     spectra: :class:`~shotoku.metrics.spectra.Spectra` of F frames of S = J + K signals of C
-    channels; full_f [shape=(bins, J·C, K·C)] and own_f [shape=(bins, pairs, C, C')]: filter
+    channels; full_f [shape=(K·C, J·C, bins)] and own_f [shape=(pairs, C, C', bins)]: filter
     spectra (``P = X full_f``, ``P_j = own_f X_j``)
     -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``: ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩,
     ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩ (the last only if ``need_own_error``), each summed over the frame, its
@@ -361,7 +361,7 @@ def _project(
             buf = Zb = spectra.block(b0, b1, weighted=True, out=buf)
             nb = b1 - b0
             X = Zb[:, :, :J]  # (nb, F, J, C)
-            P = (X.reshape(nb, F, m) @ full_f[b0:b1]).reshape(nb, F, K, C)
+            P = (X.reshape(nb, F, m) @ np.ascontiguousarray(full_f[..., b0:b1].transpose(2, 1, 0))).reshape(nb, F, K, C)
             if identity:
                 Sx, Ek = X, Zb[:, :, J:]
             else:
@@ -370,7 +370,7 @@ def _project(
             if J == 1:  # one reference: both projections are the same, e_interf is exactly 0
                 Pj = P
             else:
-                W = own_f[b0:b1, None]  # (nb, 1, pairs, C, C')
+                W = own_f[..., b0:b1].transpose(3, 0, 1, 2)[:, None]  # (nb, 1, pairs, C, C')
                 Pj = W[..., 0] * Sx[..., 0:1]  # (nb, F, pairs, C): Σ_c' own[c, c'] x[c']
                 for d in range(1, C):
                     Pj += W[..., d] * Sx[..., d : d + 1]
@@ -443,7 +443,7 @@ def _decompose_work(
         # dropped tail), plus the pairs that straddle a boundary.
         n_seg = -(-N // length)
         seg_starts = np.arange(n_seg) * length
-        acc = np.zeros((bins, m, S * C), dtype=np.complex128)
+        acc = np.zeros((m, S * C, bins), dtype=np.complex128)  # bins last, for the inverse FFT
         parts = []
         for g0 in range(0, n_seg, group):
             seg = seg_starts[g0 : g0 + group]
@@ -455,7 +455,7 @@ def _decompose_work(
                 for b0, b1 in Z.blocks(lo, hi):
                     buf = Zb = Z.block(b0, b1, out=buf)
                     flat = Zb.reshape(b1 - b0, -1, S * C)
-                    acc[b0:b1] += np.conj(flat[:, :, :m]).transpose(0, 2, 1) @ flat
+                    acc[:, :, b0:b1] += (np.conj(flat[:, :, :m]).transpose(0, 2, 1) @ flat).transpose(1, 2, 0)
 
             split(correlate, bins)
             if n_seg <= group:
@@ -463,7 +463,6 @@ def _decompose_work(
         stats = _join_stats(parts)
         active_all = stats["active"].any(axis=1)
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
-        acc = np.ascontiguousarray(acc.transpose(1, 2, 0))
         r = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=workers())[..., :L].transpose(2, 0, 1)
         del acc
         if n_seg > 1:
@@ -485,9 +484,7 @@ def _decompose_work(
     _check_finite(r)
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=workers())  # (K·C, m, bins)
-    full_f = np.ascontiguousarray(full_f.transpose(2, 1, 0))  # (bins, m, K·C)
     own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=workers())  # (pairs, C, C', bins)
-    own_f = np.ascontiguousarray(own_f.transpose(3, 0, 1, 2))  # (bins, pairs, C, C')
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
     parts = []
