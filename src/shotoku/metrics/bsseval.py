@@ -333,18 +333,32 @@ def _filters(
 _DOTS = ("own", "full", "own_full", "own_target", "est_full", "est_own")
 
 
-def _project(
-    spectra, full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]], need_own_error: bool
-) -> np.ndarray:
+def _filter_matrix(full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Both projections as one matrix per bin: ``[P | P_j] = X M``.
+
+    full_f [shape=(K·C, J·C, bins)] (``P[k·C + c] = Σ_i full_f[k·C + c, i] X[i]``) and own_f
+    [shape=(pairs, C, C', bins)] (``P_j[c] = Σ_c' own_f[pair, c, c'] X_j[c']``)
+    -> M [shape=(K·C + pairs·C, J·C, bins)]: the rows of ``own_f`` sit in the columns of the
+    pair's reference and are zero elsewhere.
+    """
+    KC, m, bins = full_f.shape
+    C = own_f.shape[1]
+    own_rows = np.zeros((len(pairs), C, J, C, bins), dtype=np.complex128)
+    for p, (j, _) in enumerate(pairs):
+        own_rows[p, :, j] = own_f[p]
+    return np.concatenate([full_f, own_rows.reshape(len(pairs) * C, m, bins)])
+
+
+def _project(spectra, M: np.ndarray, J: int, pairs: list[tuple[int, int]], need_own_error: bool) -> np.ndarray:
     """Inner products of the projections with each other and with the signals, per frame.
 
     spectra: :class:`~shotoku.metrics.spectra.Spectra` of F frames of S = J + K signals of C
-    channels; full_f [shape=(K·C, J·C, bins)] and own_f [shape=(pairs, C, C', bins)]: filter
-    spectra (``P = X full_f``, ``P_j = own_f X_j``)
+    channels; M [shape=(K·C + pairs·C, J·C, bins)]: both filters' spectra (:func:`_filter_matrix`)
     -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``: ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩,
     ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩ (the last only if ``need_own_error``), each summed over the frame, its
     tail and the channels (Parseval). Works through blocks of bins gathered from the spectra so
-    that the intermediates stay in cache, the blocks shared among threads.
+    that the intermediates stay in cache, the blocks shared among threads; both projections of a
+    block come from one batched matrix product.
     """
     bins, F, S, C = spectra.bins, spectra.frames, spectra.S, spectra.C
     m = J * C
@@ -361,7 +375,9 @@ def _project(
             buf = Zb = spectra.block(b0, b1, weighted=True, out=buf)
             nb = b1 - b0
             X = Zb[:, :, :J]  # (nb, F, J, C)
-            P = (X.reshape(nb, F, m) @ np.ascontiguousarray(full_f[..., b0:b1].transpose(2, 1, 0))).reshape(nb, F, K, C)
+            PP = X.reshape(nb, F, m) @ np.ascontiguousarray(M[..., b0:b1].transpose(2, 1, 0))
+            P = PP[:, :, : K * C].reshape(nb, F, K, C)
+            Pj = PP[:, :, K * C :].reshape(nb, F, n_pairs, C)
             if identity:
                 Sx, Ek = X, Zb[:, :, J:]
             else:
@@ -369,11 +385,6 @@ def _project(
                 Sx, Ek = Zb[:, :, js], Zb[:, :, J + ks]
             if J == 1:  # one reference: both projections are the same, e_interf is exactly 0
                 Pj = P
-            else:
-                W = own_f[..., b0:b1].transpose(3, 0, 1, 2)[:, None]  # (nb, 1, pairs, C, C')
-                Pj = W[..., 0] * Sx[..., 0:1]  # (nb, F, pairs, C): Σ_c' own[c, c'] x[c']
-                for d in range(1, C):
-                    Pj += W[..., d] * Sx[..., d : d + 1]
             todo = [(Pj, Pj), (P, P), (Pj, P), (Pj, Sx), (Ek, P)] + ([(Ek, Pj)] if need_own_error else [])
             for i, (a, b) in enumerate(todo):
                 out[i] += column_dot(a, b)
@@ -485,6 +496,8 @@ def _decompose_work(
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=workers())  # (K·C, m, bins)
     own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=workers())  # (pairs, C, C', bins)
+    M = _filter_matrix(full_f, own_f, J, pairs)
+    del full_f, own_f
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
     parts = []
@@ -495,7 +508,7 @@ def _decompose_work(
         else:
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)
-        dots[:, :, g0 : g0 + len(sel)] = _project(Z, full_f, own_f, J, pairs, need_own_error)
+        dots[:, :, g0 : g0 + len(sel)] = _project(Z, M, J, pairs, need_own_error)
     if stats is None:
         stats = _join_stats(parts)
 
