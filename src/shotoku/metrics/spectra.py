@@ -132,8 +132,14 @@ class FrameSpectra:
         n_sub = -(-F // self._SUB)
         chunks: list[np.ndarray | None] = [None] * n_sub
         parts = max(1, min(THREADS, n_sub))
-        while len(self._bufs) < parts:
-            self._bufs.append(np.zeros((self._SUB, S, C, self.nfft)))
+        while len(self._bufs) < parts:  # per thread: the FFT input and scratch for the statistics
+            self._bufs.append(
+                (
+                    np.zeros((self._SUB, S, C, self.nfft)),
+                    np.empty((self._SUB, S, self.length)),
+                    np.empty((self._SUB, J, C, self.length)),
+                )
+            )
 
         def work(lo: int, hi: int, part: int) -> None:
             for k in range(lo, hi):
@@ -143,10 +149,10 @@ class FrameSpectra:
         split(work, n_sub, parts)
         return Spectra(chunks, self.bins, self.sqrt_w), st
 
-    def _transform_sub(self, sub: np.ndarray, i0: int, buf_all: np.ndarray, st) -> np.ndarray:
+    def _transform_sub(self, sub: np.ndarray, i0: int, bufs: tuple[np.ndarray, ...], st) -> np.ndarray:
         J, S, C, length = self.J, self.S, self.C, self.length
         n = len(sub)
-        buf = buf_all[:n]
+        buf, scratch, diff = (b[:n] for b in bufs)
         for x, rows in ((self.refs, slice(0, J)), (self.ests, slice(J, S))):
             s0 = sub[0]
             if np.all(np.diff(sub) == length) and s0 + n * length <= x.shape[-1]:
@@ -159,10 +165,10 @@ class FrameSpectra:
             x = buf[..., :length]
             fr = slice(i0, i0 + n)
             st["energy"][:, fr] = np.einsum("fsct,fsct->sf", x, x)
-            st["active"][:, fr] = np.any(x.sum(axis=2), axis=-1).T  # channel sum non-zero somewhere
+            st["active"][:, fr] = _active(x, scratch)
             if st["error"] is not None:
-                d = x[:, J:] - x[:, :J]
-                st["error"][:, fr] = np.einsum("fjct,fjct->jf", d, d)
+                np.subtract(x[:, J:], x[:, :J], out=diff)
+                st["error"][:, fr] = np.einsum("fjct,fjct->jf", diff, diff)
         return scipy.fft.rfft(buf, axis=-1)  # (n, S, C, bins)
 
 
@@ -205,6 +211,20 @@ class Spectra:
         """(b0, b1) of the blocks that cover bins lo:hi."""
         for b0 in range(lo, hi, self.BLOCK):
             yield b0, min(hi, b0 + self.BLOCK)
+
+
+def _active(x: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """bool [shape=(S, F)]: the channel sum of frame f of signal s is non-zero somewhere.
+
+    x: [shape=(F, S, C, length)]; scratch: float64 [shape=(F, S, length)]. The first samples
+    settle almost every frame; the rest is summed only for frames silent there.
+    """
+    head = min(64, x.shape[-1])
+    found = np.any(x[..., :head].sum(axis=2), axis=-1)  # (F, S)
+    if not found.all():
+        total = np.sum(x, axis=2, out=scratch)
+        found = np.any(total, axis=-1)
+    return found.T
 
 
 def parseval_weights(nfft: int) -> np.ndarray:
