@@ -333,27 +333,35 @@ def _filters(
 _DOTS = ("own", "full", "own_full", "own_target", "est_full", "est_own")
 
 
-def _filter_matrix(full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]]) -> np.ndarray:
-    """Both projections as one matrix per bin: ``[P | P_j] = X M``.
+class _FilterMatrix:
+    """Both projections as one matrix per bin: ``[P | P_j] = X M``, assembled block by block.
 
     full_f [shape=(K·C, J·C, bins)] (``P[k·C + c] = Σ_i full_f[k·C + c, i] X[i]``) and own_f
-    [shape=(pairs, C, C', bins)] (``P_j[c] = Σ_c' own_f[pair, c, c'] X_j[c']``)
-    -> M [shape=(K·C + pairs·C, J·C, bins)]: the rows of ``own_f`` sit in the columns of the
+    [shape=(pairs, C, C', bins)] (``P_j[c] = Σ_c' own_f[pair, c, c'] X_j[c']``); ``block(b0, b1)``
+    is M [shape=(b1 − b0, J·C, K·C + pairs·C)]: the rows of ``own_f`` sit in the rows of the
     pair's reference and are zero elsewhere.
     """
-    KC, m, bins = full_f.shape
-    C = own_f.shape[1]
-    own_rows = np.zeros((len(pairs), C, J, C, bins), dtype=np.complex128)
-    for p, (j, _) in enumerate(pairs):
-        own_rows[p, :, j] = own_f[p]
-    return np.concatenate([full_f, own_rows.reshape(len(pairs) * C, m, bins)])
+
+    def __init__(self, full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]]):
+        self.full_f, self.own_f, self.pairs = full_f, own_f, pairs
+        self.KC, self.m, _ = full_f.shape
+        self.C = own_f.shape[1]
+
+    def block(self, b0: int, b1: int) -> np.ndarray:
+        KC, m, C = self.KC, self.m, self.C
+        M = np.zeros((b1 - b0, m, KC + len(self.pairs) * C), dtype=np.complex128)
+        M[:, :, :KC] = self.full_f[..., b0:b1].transpose(2, 1, 0)
+        for p, (j, _) in enumerate(self.pairs):
+            col = KC + p * C
+            M[:, j * C : (j + 1) * C, col : col + C] = self.own_f[p, :, :, b0:b1].transpose(2, 1, 0)
+        return M
 
 
 def _project(spectra, M: np.ndarray, J: int, pairs: list[tuple[int, int]], need_own_error: bool) -> np.ndarray:
     """Inner products of the projections with each other and with the signals, per frame.
 
     spectra: :class:`~shotoku.metrics.spectra.Spectra` of F frames of S = J + K signals of C
-    channels; M [shape=(K·C + pairs·C, J·C, bins)]: both filters' spectra (:func:`_filter_matrix`)
+    channels; M: both filters' spectra (:class:`_FilterMatrix`)
     -> float64 [shape=(6, pairs, F)] in the order of ``_DOTS``: ‖P_j‖², ‖P‖², ⟨P_j, P⟩, ⟨P_j, s_j⟩,
     ⟨ŝ_k, P⟩, ⟨ŝ_k, P_j⟩ (the last only if ``need_own_error``), each summed over the frame, its
     tail and the channels (Parseval). Works through blocks of bins gathered from the spectra so
@@ -375,7 +383,7 @@ def _project(spectra, M: np.ndarray, J: int, pairs: list[tuple[int, int]], need_
             buf = Zb = spectra.block(b0, b1, weighted=True, out=buf)
             nb = b1 - b0
             X = Zb[:, :, :J]  # (nb, F, J, C)
-            PP = X.reshape(nb, F, m) @ np.ascontiguousarray(M[..., b0:b1].transpose(2, 1, 0))
+            PP = X.reshape(nb, F, m) @ M.block(b0, b1)
             P = PP[:, :, : K * C].reshape(nb, F, K, C)
             Pj = PP[:, :, K * C :].reshape(nb, F, n_pairs, C)
             if identity:
@@ -496,8 +504,7 @@ def _decompose_work(
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=workers())  # (K·C, m, bins)
     own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=workers())  # (pairs, C, C', bins)
-    M = _filter_matrix(full_f, own_f, J, pairs)
-    del full_f, own_f
+    M = _FilterMatrix(full_f, own_f, J, pairs)
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
     parts = []
