@@ -180,7 +180,7 @@ def _symmetrise(p: np.ndarray) -> np.ndarray:
 
 
 def solve_block_toeplitz(
-    R: np.ndarray, Y: np.ndarray, tol: float = 4e-15, max_refine: int = 4
+    R: np.ndarray, Y: np.ndarray, tol: float = 4e-15, max_refine: int = 2, max_cheap: int = 4
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve ``T X = Y`` for symmetric positive definite block Toeplitz ``T[a, b] = R(a - b)``.
 
@@ -191,8 +191,12 @@ def solve_block_toeplitz(
     Y: float64 [shape=(batch, L, m, r)], right-hand sides
     tol: accept a solution whose residual ``‖Y − T X‖`` is below ``tol · ‖R(0)‖ · ‖X‖`` (max
         norms): within a few times what LU with partial pivoting achieves on these matrices
-    max_refine: refinement steps allowed to reach ``tol``; each applies ``T⁻¹`` to the residual
-        through the predictors of the recursion (:class:`_Inverse`), a few block convolutions
+    max_cheap: refinement steps that apply ``T⁻¹`` to the residual through the predictors of the
+        recursion (:class:`_Inverse`, a few block convolutions); used while they reduce the
+        residual
+    max_refine: refinement steps that run the recursion again on the residual, once the cheap
+        steps stop helping (more ill-conditioned matrices, where the formula's rounding errors
+        grow faster than the recursion's)
 
     Returns
     -------
@@ -201,9 +205,9 @@ def solve_block_toeplitz(
         ``tol`` (that matrix is too ill-conditioned for this method: use :func:`solve_dense`;
         its X is meaningless)
     innovation: float64 [shape=(batch, m, m)], the forward prediction error covariance of order
-        L: what of each channel its own and the other channels' last L-1 samples do not explain
-        (the last diagonal block of the Cholesky factor's square); a channel with a near-zero
-        pivot in it is linearly dependent on the others
+        L, ``((T⁻¹)₀₀)⁻¹``: what of each channel the other channels and the next L-1 samples of
+        all do not explain; a channel with a near-zero pivot in its Cholesky factor is linearly
+        dependent on the others
 
     Example
     -------
@@ -214,18 +218,34 @@ def solve_block_toeplitz(
     """
     R = np.asarray(R, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    scale = np.max(np.abs(R[:, 0]), axis=(-2, -1))[:, None, None, None]
+    scale = np.max(np.abs(R[:, 0]), axis=(-2, -1))
+
+    def error(X: np.ndarray) -> np.ndarray:
+        """Relative residual per system (NaN where X is not finite)."""
+        resid = Y - block_toeplitz_matvec(R, X)
+        return np.max(np.abs(resid), axis=(1, 2, 3)) / (scale * np.max(np.abs(X), axis=(1, 2, 3))), resid
+
     with np.errstate(all="ignore"):
         X, innovation, inverse = _levinson(R, Y)
-        for step in range(max_refine + 1):
-            resid = Y - block_toeplitz_matvec(R, X)
-            bound = tol * scale * np.max(np.abs(X), axis=(1, 2, 3), keepdims=True)
-            ok = np.all(np.abs(resid) <= bound, axis=(1, 2, 3))  # NaN fails
-            hopeless = ~np.all(np.abs(resid) <= 1e7 * bound, axis=(1, 2, 3))
-            if ok.all() or step == max_refine or hopeless.any() or inverse is None:
+        err, resid = error(X)
+        cheap = max_cheap if inverse is not None else 0
+        expensive = max_refine
+        while not np.all(err <= tol) and np.all(err <= 1e7 * tol) and cheap + expensive > 0:
+            if cheap:
+                cheap -= 1
+                step = inverse(resid)
+            else:
+                expensive -= 1
+                step = _levinson(R, resid)[0]
+            err_new, resid_new = error(X + step)
+            better = err_new < err  # per system; a step that does not help is not taken
+            keep = better[:, None, None, None]
+            X, resid, err = np.where(keep, X + step, X), np.where(keep, resid_new, resid), np.where(better, err_new, err)
+            if cheap and not better.all():
+                cheap = 0  # the formula stopped helping: the recursion from here on
+            elif not cheap and not better.any():
                 break
-            X = X + inverse(resid)
-    return X, ok, innovation
+    return X, err <= tol, innovation
 
 
 def solve_dense(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
