@@ -1,7 +1,7 @@
 """Separation quality metrics.
 
 - :func:`bss_eval_images`: BSS Eval v4 image metrics (SDR, ISR, SIR, SAR) per source and frame,
-  museval 0.4.1-compatible, ~50-100x faster;
+  museval 0.4.1-compatible and about 60x faster (docs/benchmarks.md);
 - :func:`bss_eval_sources`: BSS Eval v3 ``bss_eval_sources`` criteria (filters fitted per frame);
 - :func:`framewise_sdr`, :func:`match_sources`: SDR of every estimate against every reference and
   the best one-to-one pairing (Hungarian assignment), for unnamed outputs;

@@ -21,14 +21,18 @@ shorter than the window is one frame; a frame in which any reference or any esti
 (channel sum zero throughout) is NaN for every source; estimates are zero-padded or cut to the
 references' length; a zero error energy gives +inf.
 
-How it is fast (see docs/benchmarks.md): the Gram matrix of the delayed references is block
-Toeplitz and is solved once for all estimates by a block Levinson recursion
-(:mod:`shotoku.metrics.toeplitz`), with a dense Cholesky factorisation only when that recursion is
-not accurate enough (band-limited references, e.g. lossy-coded stems, give condition numbers near
-1/ε); each frame is transformed once, and the same spectra give the correlations for the filters
-(plus short corrections across frame boundaries) and the projections, which are products of
-spectra; energies come from Parseval's identity, with no inverse transforms; SDR is a plain
-framewise signal-to-error ratio.
+How it is fast (see docs/benchmarks.md): every frame is transformed once, and the same spectra
+give both the correlations for the filters (plus short corrections across frame boundaries) and
+the projections, which are products of spectra; energies come from Parseval's identity, with no
+inverse transforms; SDR is a plain framewise signal-to-error ratio. The spectra stay in the FFT's
+own layout and are gathered into cache-sized blocks of bins for the per-frequency matrix products
+(:mod:`shotoku.metrics.spectra`); both projections of a block come from one batched product. The
+Gram matrix of the delayed references is block Toeplitz: the projection on all references is one
+system with J·C channels, the projection on one reference alone J systems with C channels, all
+solved by a block Levinson recursion and refined with the inverse that the recursion's
+predictors give (:mod:`shotoku.metrics.toeplitz`); a dense Cholesky factorisation runs only when
+that is not accurate enough (band-limited references, e.g. lossy-coded stems, give condition
+numbers near 1/ε).
 
 Departure from museval, for rank-deficient references only: museval solves ``(G + ε I) c = d``
 with an absolute ε = 2.2e-16, which leaves the system singular when a reference image has

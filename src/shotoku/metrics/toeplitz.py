@@ -8,9 +8,11 @@ an ``m × m`` matrix of lagged correlations, with ``R(-k) = R(k)ᵀ``. For 4 ste
 :func:`solve_block_toeplitz` runs the block Levinson recursion (Whittle 1963; Wiggins & Robinson
 1965; Akaike 1973, "Block Toeplitz matrix inversion", SIAM J. Appl. Math. 24(2)), which needs
 about 1 % of the operations: its backward predictors are the columns of a unit block triangular
-``U`` with ``T⁻¹ = U diag(P_b)⁻¹ Uᵀ``. Levinson's recursion is only weakly stable (Cybenko 1980;
-Bunch 1985), so the solution is refined against residuals computed with an exact block convolution,
-and accepted only when the refinement converges. When it does not (Gram matrices with a condition
+``U`` with ``T⁻¹ = U diag(P_b)⁻¹ Uᵀ``, and those of the last order give ``T⁻¹`` on their own
+(the block Gohberg–Semencul formula, :class:`_Inverse`). Levinson's recursion is only weakly
+stable (Cybenko 1980; Bunch 1985), so the solution is refined against residuals computed with an
+exact block convolution, first with that formula (a few FFTs a step) and, where it stops helping,
+with the recursion again, and accepted only when the refinement converges. When it does not (Gram matrices with a condition
 number near 1/ε, as band-limited or rank-deficient references give) the caller is told, and
 :func:`solve_dense` solves the same system with a dense Cholesky factorisation (LU if Cholesky
 breaks down), which is what museval does with LU.
