@@ -102,9 +102,18 @@ def test_results_do_not_depend_on_threads_or_memory(monkeypatch):
     base = scores()
     monkeypatch.setattr(spectra, "THREADS", 1)
     np.testing.assert_allclose(scores(), base, rtol=0, atol=1e-8)
-    # spectra of one frame at a time: recomputed for the projections instead of kept
+    # room for the spectra of two frames: transformed in groups, again for the projections
     frame_bytes = (rate + 511) // 2 * 6 * 2 * 16
     monkeypatch.setattr(bsseval, "_CACHE_BYTES", 2 * frame_bytes)
+    calls = []
+    transform = spectra.FrameSpectra.transform
+
+    def counted(self, starts, stats):
+        calls.append(len(starts))
+        return transform(self, starts, stats)
+
+    monkeypatch.setattr(spectra.FrameSpectra, "transform", counted)
     np.testing.assert_allclose(scores(), base, rtol=0, atol=1e-8)
+    assert len(calls) >= 6 and max(calls) <= 2 and sum(calls) == 6 + 5  # 6 segments, then 5 frames
     monkeypatch.setattr(spectra, "THREADS", 2)
     np.testing.assert_allclose(scores(), base, rtol=0, atol=1e-8)
