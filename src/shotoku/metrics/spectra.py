@@ -179,8 +179,9 @@ class Spectra:
     sqrt_w: float64 [shape=(bins,)], √ of the Parseval weights.
     """
 
-    #: Bins per gathered block: 128 bins × 60 frames × 16 channels is 2 MB.
-    BLOCK = 128
+    #: Values per gathered block (2 MB): 128 bins of 60 frames of 16 channels; more bins when
+    #: there are fewer frames, so that short tracks are not all per-block overhead.
+    BLOCK_VALUES = 128 * 60 * 16
 
     def __init__(self, chunks: list[np.ndarray], bins: int, sqrt_w: np.ndarray):
         self.chunks = chunks
@@ -209,8 +210,9 @@ class Spectra:
 
     def blocks(self, lo: int, hi: int):
         """(b0, b1) of the blocks that cover bins lo:hi."""
-        for b0 in range(lo, hi, self.BLOCK):
-            yield b0, min(hi, b0 + self.BLOCK)
+        step = max(16, self.BLOCK_VALUES // (self.frames * self.S * self.C))
+        for b0 in range(lo, hi, step):
+            yield b0, min(hi, b0 + step)
 
 
 def _active(x: np.ndarray, scratch: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def _levinson(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, "_I
     r = Y.shape[-1]
     Yt = np.swapaxes(Y.reshape(batch, L * m, r), 1, 2)  # (batch, r, L·m)
     # Ht = [R(L-1), ..., R(1)]ᵀ stacked: the blocks that meet a vector of order n, transposed.
-    Ht = np.ascontiguousarray(np.swapaxes(R[:, :0:-1], -1, -2).reshape(batch, (L - 1) * m, m))
+    Ht = np.ascontiguousarray(R[:, :0:-1].swapaxes(-1, -2).reshape(batch, (L - 1) * m, m))
     # Vt = [R(1), ..., R(L-1)] stacked: the first block row beyond the diagonal, transposed.
     Vt = np.ascontiguousarray(R[:, 1:].reshape(batch, (L - 1) * m, m))
     FX = np.zeros((batch, m + r, L * m))  # rows: [f | x]ᵀ, left-aligned
@@ -102,23 +102,23 @@ def _levinson(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, "_I
     Gb = np.empty((batch, m + r, m))  # [k_f | −μ]ᵀ
     try:
         Pb_inv = np.linalg.inv(Pb)
-        FX[:, m:, :m] = np.swapaxes(Pb_inv @ np.swapaxes(Yt[:, :, :m], 1, 2), 1, 2)
+        FX[:, m:, :m] = np.swapaxes(Pb_inv @ Yt[:, :, :m].swapaxes(1, 2), 1, 2)
         for n in range(1, L):
             nm = n * m
             hfx = FX[:, :, :nm] @ Ht[:, (L - 1 - n) * m :]  # [Δf | ε]ᵀ: Σ_i [f[i] | x[i]]ᵀ R(n-i)ᵀ
-            d_f = np.swapaxes(hfx[:, :m], 1, 2)
+            d_f = hfx[:, :m].swapaxes(1, 2)
             b_old = Bt[:, :, (L - n) * m :]
-            d_b = np.swapaxes(b_old @ Vt[:, :nm], 1, 2)  # Σ_i R(i+1)ᵀ b[i]
+            d_b = (b_old @ Vt[:, :nm]).swapaxes(1, 2)  # Σ_i R(i+1)ᵀ b[i]
             k_f = Pb_inv @ d_f
             k_b = np.linalg.solve(Pf, d_b)
             Pf = _symmetrise(Pf - d_b @ k_f)
             Pb = _symmetrise(Pb - d_f @ k_b)
             Pb_inv = np.linalg.inv(Pb)
-            mu = Pb_inv @ (np.swapaxes(Yt[:, :, nm : nm + m], 1, 2) - np.swapaxes(hfx[:, m:], 1, 2))
-            G[:, :m] = np.swapaxes(k_b, 1, 2)
-            np.matmul(np.swapaxes(mu, 1, 2), G[:, :m], out=G[:, m:])  # (k_b μ)ᵀ
-            Gb[:, :m] = np.swapaxes(k_f, 1, 2)
-            Gb[:, m:] = -np.swapaxes(mu, 1, 2)
+            mu = Pb_inv @ (Yt[:, :, nm : nm + m].swapaxes(1, 2) - hfx[:, m:].swapaxes(1, 2))
+            G[:, :m] = k_b.swapaxes(1, 2)
+            np.matmul(mu.swapaxes(1, 2), G[:, :m], out=G[:, m:])  # (k_b μ)ᵀ
+            Gb[:, :m] = k_f.swapaxes(1, 2)
+            Gb[:, m:] = -mu.swapaxes(1, 2)
             g_f = G @ FX[:, :m, :nm]  # ([f; 0] [k_b | k_b μ])ᵀ
             g_b = Gb @ b_old  # ([0; b] [k_f | −μ])ᵀ, before b changes
             Bt[:, :, (L - n - 1) * m : (L - 1) * m] -= g_f[:, :m]  # b' = [0; b] - [f; 0] k_b
@@ -126,7 +126,7 @@ def _levinson(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, "_I
             FX[:, m:, :nm] -= g_f[:, m:]  # x' -= [f; 0] k_b μ
     except np.linalg.LinAlgError:  # an exactly singular error covariance
         return np.full((batch, L, m, r), np.nan), np.full((batch, m, m), np.nan), None
-    X = np.swapaxes(FX[:, m:], 1, 2).reshape(batch, L, m, r)
+    X = FX[:, m:].swapaxes(1, 2).reshape(batch, L, m, r)
     # blocks f_i[p, q] = FX[q, i·m + p], b_i likewise
     F = FX[:, :m].reshape(batch, m, L, m).transpose(0, 2, 3, 1)
     B = Bt.reshape(batch, m, L, m).transpose(0, 2, 3, 1)
@@ -178,7 +178,7 @@ class _Inverse:
 
 def _symmetrise(p: np.ndarray) -> np.ndarray:
     """(p + pᵀ) / 2: error covariances are kept exactly symmetric."""
-    return 0.5 * (p + np.swapaxes(p, -1, -2))
+    return 0.5 * (p + p.swapaxes(-1, -2))
 
 
 def solve_block_toeplitz(
