@@ -231,6 +231,11 @@ def _tiles(n_samples: int, starts: np.ndarray, length: int, hop, filters_len: in
 # filters
 
 
+def _identity(pairs: list[tuple[int, int]], J: int, K: int) -> bool:
+    """The pairs are (0, 0), (1, 1), …: every estimate scored against its own reference only."""
+    return J == K and list(pairs) == [(j, j) for j in range(J)]
+
+
 def _dependent(pivots: np.ndarray, energy: np.ndarray, load: float) -> bool:
     """Some channel (with energy) keeps less than ``_RANK_TOLERANCE`` of it unexplained."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -270,9 +275,7 @@ def _filters(
     L, m, _ = r.shape
     eps = np.finfo(np.float64).eps
 
-    js = [j for j, _ in pairs]
-    ks = [k for _, k in pairs]
-    identity = js == list(range(J)) and ks == js
+    identity = _identity(pairs, J, J)
 
     def split_systems(r):
         R = np.ascontiguousarray(r[:, :, :m])
@@ -346,7 +349,7 @@ class _FilterMatrix:
     pair's reference and are zero elsewhere.
     """
 
-    def __init__(self, full_f: np.ndarray, own_f: np.ndarray, J: int, pairs: list[tuple[int, int]]):
+    def __init__(self, full_f: np.ndarray, own_f: np.ndarray, pairs: list[tuple[int, int]]):
         self.full_f, self.own_f, self.pairs = full_f, own_f, pairs
         self.KC, self.m, _ = full_f.shape
         self.C = own_f.shape[1]
@@ -378,7 +381,7 @@ def _project(spectra, M: np.ndarray, J: int, pairs: list[tuple[int, int]], need_
     n_pairs = len(pairs)
     js = np.array([p[0] for p in pairs])
     ks = np.array([p[1] for p in pairs])
-    identity = np.array_equal(js, np.arange(J)) and np.array_equal(ks, np.arange(K))
+    identity = _identity(pairs, J, K)
 
     def work(lo: int, hi: int, _: int) -> np.ndarray:
         out = np.zeros((len(_DOTS), F, n_pairs, C))
@@ -404,17 +407,6 @@ def _project(spectra, M: np.ndarray, J: int, pairs: list[tuple[int, int]], need_
 
     out = sum(split(work, bins))
     return out.sum(axis=3).transpose(0, 2, 1)
-
-
-def _first_frames(spectra, n: int):
-    """The :class:`~shotoku.metrics.spectra.Spectra` of the first ``n`` frames only."""
-    chunks, left = [], n
-    for c in spectra.chunks:
-        if left <= 0:
-            break
-        chunks.append(c[:left])
-        left -= c.shape[0]
-    return type(spectra)(chunks, spectra.bins, spectra.sqrt_w)
 
 
 def _join_stats(parts: list[dict]) -> dict:
@@ -508,14 +500,14 @@ def _decompose_work(
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=workers())  # (K·C, m, bins)
     own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=workers())  # (pairs, C, C', bins)
-    M = _FilterMatrix(full_f, own_f, J, pairs)
+    M = _FilterMatrix(full_f, own_f, pairs)
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
     parts = []
     for g0 in range(0, n_frames, group):
         sel = starts[g0 : g0 + group]
         if kept is not None:
-            Z = kept if kept.frames == n_frames else _first_frames(kept, n_frames)
+            Z = kept if kept.frames == n_frames else kept.first(n_frames)
         else:
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)

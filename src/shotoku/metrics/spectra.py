@@ -112,8 +112,7 @@ class FrameSpectra:
         self.S = self.J + ests.shape[0]
         self.length, self.nfft = length, nfft
         self.bins = nfft // 2 + 1
-        self.weights = parseval_weights(nfft)
-        self.sqrt_w = np.sqrt(self.weights)
+        self.sqrt_w = np.sqrt(parseval_weights(nfft))
         self._bufs: list[np.ndarray] = []
 
     def transform(self, starts: np.ndarray, stats: bool) -> tuple["Spectra", dict[str, np.ndarray] | None]:
@@ -207,6 +206,16 @@ class Spectra:
         if weighted:
             out *= self.sqrt_w[b0:b1, None, None, None]
         return out
+
+    def first(self, n: int) -> "Spectra":
+        """The spectra of the first ``n`` frames only (views of the same chunks)."""
+        chunks, left = [], n
+        for c in self.chunks:
+            if left <= 0:
+                break
+            chunks.append(c[:left])
+            left -= c.shape[0]
+        return Spectra(chunks, self.bins, self.sqrt_w)
 
     def blocks(self, lo: int, hi: int):
         """(b0, b1) of the blocks that cover bins lo:hi."""

@@ -222,8 +222,8 @@ def solve_block_toeplitz(
     Y = np.asarray(Y, dtype=np.float64)
     scale = np.max(np.abs(R[:, 0]), axis=(-2, -1))
 
-    def error(X: np.ndarray) -> np.ndarray:
-        """Relative residual per system (NaN where X is not finite)."""
+    def error(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Relative residual per system (NaN where X is not finite), and the residual."""
         resid = Y - block_toeplitz_matvec(R, X)
         return np.max(np.abs(resid), axis=(1, 2, 3)) / (scale * np.max(np.abs(X), axis=(1, 2, 3))), resid
 
@@ -233,19 +233,20 @@ def solve_block_toeplitz(
         cheap = max_cheap if inverse is not None else 0
         expensive = max_refine
         while not np.all(err <= tol) and np.all(err <= 1e7 * tol) and cheap + expensive > 0:
-            if cheap:
+            formula = cheap > 0
+            if formula:
                 cheap -= 1
-                step = inverse(resid)
+                X_new = X + inverse(resid)
             else:
                 expensive -= 1
-                step = _levinson(R, resid)[0]
-            err_new, resid_new = error(X + step)
+                X_new = X + _levinson(R, resid)[0]
+            err_new, resid_new = error(X_new)
             better = err_new < err  # per system; a step that does not help is not taken
             keep = better[:, None, None, None]
-            X, resid, err = np.where(keep, X + step, X), np.where(keep, resid_new, resid), np.where(better, err_new, err)
-            if cheap and not better.all():
+            X, resid, err = np.where(keep, X_new, X), np.where(keep, resid_new, resid), np.where(better, err_new, err)
+            if formula and not better.all():
                 cheap = 0  # the formula stopped helping: the recursion from here on
-            elif not cheap and not better.any():
+            elif not formula and not better.any():
                 break
     return X, err <= tol, innovation
 
