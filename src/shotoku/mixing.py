@@ -40,6 +40,7 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from .errors import AudioContentError, OutputError, ParameterError
+from .panning import pan_gains
 
 #: Target RMS of every object when ``normalize="rms"`` (−20 dBFS), before the scene-wide
 #: limiter that keeps the mixture's peak below :data:`PEAK_LIMIT`.
@@ -49,30 +50,6 @@ PEAK_LIMIT = 0.99
 
 # --------------------------------------------------------------------------------------------
 # pan and delay
-
-
-def pan_gains(angle_deg: float) -> tuple[float, float]:
-    """Constant-power gains ``(left, right)`` of a pan angle.
-
-    angle_deg: pan angle in degrees, −45 (hard left) … 0 (centre) … +45 (hard right)
-
-    Returns ``(cos φ, sin φ)`` with ``φ = (angle_deg + 45)°``.
-
-    >>> [round(g, 4) for g in pan_gains(0.0)]
-    [0.7071, 0.7071]
-    """
-    a = float(angle_deg)
-    if not np.isfinite(a) or abs(a) > 45.0 + 1e-9:
-        raise ParameterError(f"pan angle {a:g} is outside [-45, 45] degrees; "
-                             "use -45 for hard left, 0 for centre, 45 for hard right")
-    phi = math.radians(a + 45.0)
-    left, right = math.cos(phi), math.sin(phi)
-    # exact zeros at the extremes (cos(pi/2) is 6e-17 in floating point)
-    if a <= -45.0:
-        right = 0.0
-    if a >= 45.0:
-        left = 0.0
-    return left, right
 
 
 def delay_signal(signal: np.ndarray, samples: float) -> np.ndarray:

@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import AudioContentError, ChannelError, ParameterError
 
 DEFAULT_CHUNK_SECONDS = 10.0
@@ -44,24 +45,6 @@ MASK_EPS = 1e-10
 # Rough float32 activation memory one forward pass of a waveform model may take when the chunk
 # length is chosen automatically (its widest full-rate layer, times three live copies).
 ACTIVATION_BUDGET = 2**30
-
-
-def resolve_device(device: str | None = None):
-    """``None`` or ``"cpu"`` → CPU; ``"auto"`` → the first CUDA GPU when present, else CPU;
-    ``"cuda"``/``"cuda:N"`` → that GPU (:class:`~shotoku.errors.ParameterError` when absent)."""
-    import torch
-
-    if device is None or device == "cpu":
-        return torch.device("cpu")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ParameterError(f"unknown device '{device}'; use cpu, cuda, cuda:N or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device '{device}' asked for but no CUDA GPU is available; use --device cpu or auto")
-    return dev
 
 
 def auto_chunking(model, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[float, int]:

@@ -77,6 +77,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from ..errors import ChannelError, ParameterError
 from ..registry import register
 from ..spectral import istft, stft
@@ -519,17 +520,6 @@ def _intra_op_threads(count):
         torch.set_num_threads(previous)
 
 
-def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError("device 'cuda' was asked for but no CUDA GPU is available; use device=cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ParameterError(f"unknown device '{device}'; use cpu, cuda or auto") from None
-
-
 def object_positions(geo: Geometry, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each object's spread peaks: azimuth (degrees) and delay (samples).
 
@@ -653,7 +643,7 @@ def projet(
         raise ParameterError(f"PROJET init must be 'histogram' or 'random', got {init!r}")
     if not np.isfinite(beta):
         raise ParameterError(f"PROJET beta must be a finite number, got {beta!r}")
-    dev = _device(device)
+    dev = resolve_device(device)
     hop = hop or n_fft // 4
     if max_delay == 0:
         n_delays, n_proj_delays = 1, 1

@@ -175,7 +175,7 @@ def train(
     import torch
     from tqdm import tqdm
 
-    from ..models.apply import resolve_device
+    from ..devices import resolve_device
     from ..models.checkpoint import save_checkpoint
 
     recipe = dict(RECIPES.get(model.NAME, DEFAULT_RECIPE))
