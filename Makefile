@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := fluidsynth timgm6mb-soundfont espeak-ng ffmpeg
+APT_PACKAGES := fluidsynth timgm6mb-soundfont espeak-ng ffmpeg chromium
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 
 .PHONY: demo test system-deps install install-test bench clean
@@ -23,7 +23,7 @@ install-test: $(VENV)/.installed-test
 # (museval/stempeg look for it at import). Installed when running as root, else the exact line to run.
 system-deps:
 	@missing=""; \
-	for c in fluidsynth espeak-ng ffmpeg; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in fluidsynth espeak-ng ffmpeg chromium; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	[ -f $(SOUNDFONT) ] || missing="$$missing timgm6mb-soundfont"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -41,7 +41,7 @@ $(VENV)/bin/python:
 
 # constraints.txt pins the CPU build of PyTorch; pyproject.toml states an ordinary range.
 $(VENV)/.installed: pyproject.toml constraints.txt | system-deps $(VENV)/bin/python
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt | system-deps $(VENV)/bin/python
