@@ -7,7 +7,9 @@
   the best one-to-one pairing (Hungarian assignment), for unnamed outputs;
 - :func:`si_sdr`: scale-invariant SDR;
 - :func:`median_over_frames`, :func:`median_over_tracks`: the SiSEC 2018 aggregation;
-- :func:`score_table`, :func:`museval_json`, :func:`write_museval_json`: tables and museval's JSON.
+- :func:`score_table`, :func:`museval_json`, :func:`write_museval_json`: tables and museval's JSON;
+- :func:`prepare_pair`: the input checks all of them run (layout, channels, equal lengths unless
+  ``pad=True``), for callers that validate before scoring.
 
 Example
 -------
@@ -27,10 +29,12 @@ from .bsseval import (
     REGULARISATION,
     RankDeficientWarning,
     Scores,
+    SilentSourceWarning,
     bss_eval_images,
     bss_eval_sources,
     frame_starts,
 )
+from .inputs import prepare_pair
 from .matching import framewise_sdr, match_sources, si_sdr
 from .report import museval_json, score_table, write_museval_json
 
@@ -40,6 +44,7 @@ __all__ = [
     "REGULARISATION",
     "RankDeficientWarning",
     "Scores",
+    "SilentSourceWarning",
     "bss_eval_images",
     "bss_eval_sources",
     "frame_starts",
@@ -48,6 +53,7 @@ __all__ = [
     "median_over_frames",
     "median_over_tracks",
     "museval_json",
+    "prepare_pair",
     "score_table",
     "si_sdr",
     "write_museval_json",

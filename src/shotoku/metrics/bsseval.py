@@ -18,8 +18,11 @@ frame: the projection filters are fitted once on the whole track; each frame's r
 is filtered on its own (with its own L−1 sample tail, nothing carried between frames); energies
 sum over the frame, its tail and all channels; the last partial window is dropped and a track
 shorter than the window is one frame; a frame in which any reference or any estimate is silent
-(channel sum zero throughout) is NaN for every source; estimates are zero-padded or cut to the
-references' length; a zero error energy gives +inf.
+(channel sum zero throughout) is NaN for every source; a zero error energy gives +inf. Estimates
+must be as long as the references; ``pad=True`` cuts or zero-pads them to it, as museval does
+(:mod:`shotoku.metrics.inputs`). A reference or estimate silent all through the track, which
+museval refuses, makes its own source NaN in every frame (and blanks no frame of the others),
+with a :class:`SilentSourceWarning`.
 
 How it is fast (see docs/benchmarks.md): every frame is transformed once, and the same spectra
 give both the correlations for the filters (plus short corrections across frame boundaries) and
@@ -34,14 +37,26 @@ predictors give (:mod:`shotoku.metrics.toeplitz`); a dense Cholesky factorisatio
 that is not accurate enough (band-limited references, e.g. lossy-coded stems, give condition
 numbers near 1/ε).
 
-Departure from museval, for rank-deficient references only: museval solves ``(G + ε I) c = d``
-with an absolute ε = 2.2e-16, which leaves the system singular when a reference image has
-linearly dependent channels (a mono object panned into stereo, or one channel a delayed copy of
-the other), and its ISR/SIR/SAR are then rounding noise. When the factorisation finds a delayed
-channel whose unexplained energy is below 1e-10 of its energy, ``G`` gets a Tikhonov term
-``δ·mean(diag G)·I`` with ``δ`` = :data:`REGULARISATION` (1e-10) and a
-:class:`RankDeficientWarning` is issued: the projections become the (stable) minimum-norm ones.
-SDR never uses the filters and is unaffected. Full-rank references are never regularised.
+Rank-deficient references. The projections are onto the *span* of the delayed reference
+channels, which is well defined whatever the basis; only the Gram matrix of a dependent basis is
+singular. Rule: a reference whose channels are dependent sample by sample (identical channels,
+a mono object panned into stereo, a silent channel, a silent reference) is replaced by an
+orthonormal basis of its channel space, the eigenvectors of its zero-lag channel covariance
+whose eigenvalue is above 1e-10 of the largest: its delayed copies span the same space, the
+systems are of full rank again, smaller (a panned mono object is one channel instead of two) and
+go through the same block Levinson path, and the filters map back as the minimum-norm ones.
+This is what museval computes where its solve of the singular system fails and it falls back to
+``numpy.linalg.lstsq`` (exactly identical channels), unless lstsq's cut-off (ε times the size
+times the largest singular value) also drops weak but genuine directions. Where the float32
+rounding of a panned copy keeps museval's LU solve from failing, its ISR/SIR/SAR take that
+rounding residue (1e-15 of the energy) for signal and differ from these by up to a few dB; these
+are the projections a rank-revealing QR of the delayed channels gives. SDR never uses the filters and is
+unaffected: true stems scored against themselves give SDR = +inf for every source, as in museval.
+References dependent only across delays (one channel a delayed copy of another) are found by
+the factorisation (a delayed channel whose unexplained energy is below 1e-10 of its energy);
+``G`` then gets a Tikhonov term ``δ·mean(diag G)·I`` with ``δ`` = :data:`REGULARISATION` (1e-10)
+and a :class:`RankDeficientWarning` is issued. Full-rank references are never reduced nor
+regularised.
 """
 
 from __future__ import annotations
@@ -53,7 +68,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from ..errors import AudioContentError, MismatchError, ParameterError
+from ..errors import ParameterError
+from .inputs import check_finite, check_rate, prepare_pair
 from .spectra import (
     FrameSpectra,
     boundary_correlations,
@@ -71,6 +87,7 @@ __all__ = [
     "REGULARISATION",
     "RankDeficientWarning",
     "Scores",
+    "SilentSourceWarning",
     "bss_eval_images",
     "bss_eval_sources",
     "frame_starts",
@@ -96,7 +113,12 @@ _CACHE_BYTES = 512 * 2**20
 
 
 class RankDeficientWarning(UserWarning):
-    """Reference channels are linearly dependent; ISR, SIR and SAR use a regularised projection."""
+    """Delayed reference channels are linearly dependent beyond their channel space (one channel a
+    delayed copy of another); ISR, SIR and SAR use a regularised projection."""
+
+
+class SilentSourceWarning(UserWarning):
+    """A reference or an estimate is all zeros: its scores are NaN (museval refuses such input)."""
 
 
 @dataclass(frozen=True)
@@ -168,51 +190,17 @@ def frame_starts(n_samples: int, window: int | float, hop: int | float) -> tuple
 # inputs
 
 
-def _as_sources(x, what: str) -> np.ndarray:
-    """(sources, channels, samples) float array from (sources, channels, samples) or (sources, samples)."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[:, None, :]
-    if x.ndim != 3:
-        raise AudioContentError(f"{what} must be an array (sources, channels, samples); got shape {x.shape}")
-    if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[-1] == 0:
-        raise AudioContentError(f"{what} is empty (shape {x.shape})")
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    return x
-
-
-def _check_finite(values, what: str = "references or estimates") -> None:
-    """NaN/inf samples make every energy and correlation they touch non-finite."""
-    if not np.all(np.isfinite(values)):
-        raise AudioContentError(f"{what} contain NaN or infinite samples; repair the audio")
-
-
-def _prepare(references, estimates) -> tuple[np.ndarray, np.ndarray]:
-    """Validated arrays; estimates are cut to the references' length (padding happens on use)."""
-    refs = _as_sources(references, "references")
-    ests = _as_sources(estimates, "estimates")
-    if refs.shape[0] != ests.shape[0]:
-        raise MismatchError(
-            f"{refs.shape[0]} references but {ests.shape[0]} estimates; give one estimate per reference"
+def _warn_silent(silent: np.ndarray, n_refs: int) -> None:
+    """silent: bool [shape=(sources,)] for references then estimates, silent all through the track."""
+    names = [f"reference {j}" for j in np.flatnonzero(silent[:n_refs])]
+    names += [f"estimate {k}" for k in np.flatnonzero(silent[n_refs:])]
+    if names:
+        warnings.warn(
+            f"{', '.join(names)} silent (all zeros) all through: those sources are NaN and do not "
+            "blank the frames of the others",
+            SilentSourceWarning,
+            stacklevel=4,
         )
-    if refs.shape[1] != ests.shape[1]:
-        raise MismatchError(
-            f"references have {refs.shape[1]} channels but estimates {ests.shape[1]}; "
-            "give estimates with the references' channel count"
-        )
-    return refs, ests[..., : refs.shape[-1]]
-
-
-def _check_not_silent(active: np.ndarray, n_refs: int) -> None:
-    """active: bool [shape=(sources,)] for references then estimates."""
-    for what, part in (("reference", active[:n_refs]), ("estimate", active[n_refs:])):
-        silent = np.flatnonzero(~part)
-        if silent.size:
-            raise AudioContentError(
-                f"{what} {int(silent[0])} is silent (all zeros): BSS Eval cannot score it; "
-                "drop that source from both references and estimates"
-            )
 
 
 def _whole_activity(refs: np.ndarray, ests: np.ndarray) -> np.ndarray:
@@ -252,6 +240,42 @@ def _dense(R: np.ndarray, Y: np.ndarray, load: float) -> tuple[np.ndarray, bool]
     return X, _dependent(pivots, energy, load)
 
 
+def _channel_bases(R0: np.ndarray, J: int, C: int) -> list[np.ndarray] | None:
+    """Orthonormal bases of the references' channel spaces, or None when every reference is full rank.
+
+    R0: [shape=(J·C, J·C)] zero-lag correlations of the reference channels. For reference j the
+    eigenvectors of its own C × C block whose eigenvalue exceeds ``_RANK_TOLERANCE`` times the
+    largest are kept: ``U_j`` [shape=(C, r_j)], r_j = 0 for a silent reference, 1 for a mono
+    object panned or copied into every channel.
+    """
+    bases, reduced = [], False
+    for j in range(J):
+        block = R0[j * C : (j + 1) * C, j * C : (j + 1) * C]
+        w, U = np.linalg.eigh(0.5 * (block + block.T))
+        keep = w > _RANK_TOLERANCE * max(w[-1], 0.0) if w[-1] > 0 else np.zeros(C, dtype=bool)
+        reduced |= not keep.all()
+        bases.append(U[:, keep])
+    return bases if reduced else None
+
+
+def _solve_batch(R: np.ndarray, Y: np.ndarray, load: float, fast: bool) -> np.ndarray:
+    """X [shape=(batch, L, c, r)] of the block Toeplitz systems R(k) + load·δ(k)·I, right-hand sides Y:
+    block Levinson where ``fast`` and accurate enough, dense otherwise."""
+    X = None
+    if fast:
+        X, ok, _ = solve_block_toeplitz(_loaded(R, load), Y)
+        if ok.all():
+            return X
+    return _dense(R, Y, load)[0]
+
+
+def _loaded(T: np.ndarray, load: float) -> np.ndarray:
+    """Blocks [shape=(batch, L, c, c)] with ``load·I`` added at lag 0."""
+    T = T.copy()
+    T[:, 0] += load * np.eye(T.shape[-1])
+    return T
+
+
 def _filters(
     r: np.ndarray, J: int, C: int, pairs: list[tuple[int, int]], regularisation: float, exact=None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -262,75 +286,96 @@ def _filters(
     channel (k, c) of the projection ``P`` of estimate k on all references; ``own``
     [shape=(L, pairs, C, C)]: for pair ``(j, k)``, from reference j's channel c' to estimate
     channel c of the projection ``P_j`` of estimate k on reference j alone; and whether the
-    references were found rank deficient (and regularised).
+    references were found rank deficient beyond their channel spaces (and regularised).
 
-    The projection on all references solves one block Toeplitz system with J·C channels; the
-    projection on reference j alone uses source j's own block of the Gram matrix, J small systems
-    of C channels solved together. Both go through the block Levinson recursion; where it is not
-    accurate enough the systems are solved densely (full Gram matrix once, each source's block
-    once), from the correlations ``exact()`` returns if given: such matrices (condition numbers
-    near 1/ε) turn every rounding error of the correlations into a visible change of
-    ISR/SIR/SAR, and ``lag_correlations``' power-of-two transforms are the more accurate.
+    A reference whose channels are linearly dependent sample by sample (identical channels, a
+    mono object panned, a silent channel or a silent reference) is first replaced by an
+    orthonormal basis of its channel space (:func:`_channel_bases`): ``y_j = U_jᵀ x_j``. The
+    delayed copies of ``y_j`` span exactly what those of ``x_j`` span, so the projections are
+    the same, and the systems, now of full rank, are smaller; the filters found for ``y_j`` are
+    mapped back to ``x_j``'s channels through ``U_j`` (the minimum-norm filters).
+
+    The projection on all references solves one block Toeplitz system with Σ r_j channels; the
+    projection on reference j alone uses source j's own block of the Gram matrix, small systems
+    of r_j channels solved together when their sizes agree. Both go through the block Levinson
+    recursion; where it is not accurate enough the systems are solved densely (full Gram matrix
+    once, each source's block once), from the correlations ``exact()`` returns if given: such
+    matrices (condition numbers near 1/ε) turn every rounding error of the correlations into a
+    visible change of ISR/SIR/SAR, and ``lag_correlations``' power-of-two transforms are the more
+    accurate.
     """
     L, m, _ = r.shape
     eps = np.finfo(np.float64).eps
-
     identity = _identity(pairs, J, J)
+    bases = _channel_bases(r[0, :, :m], J, C)
+    widths = [C] * J if bases is None else [U.shape[1] for U in bases]
+    offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+    if bases is not None:
+        V = np.zeros((m, offsets[-1]))
+        for j, U in enumerate(bases):
+            V[j * C : (j + 1) * C, offsets[j] : offsets[j + 1]] = U
 
     def split_systems(r):
+        """The reduced full system (R, D) and, per source, its own block and right-hand sides."""
         R = np.ascontiguousarray(r[:, :, :m])
         D = np.ascontiguousarray(r[:, :, m:])  # (L, m, K·C)
-        blocks = R.reshape(L, J, C, J, C)
-        Rj = np.ascontiguousarray(np.stack([blocks[:, j, :, j, :] for j in range(J)]))  # (J, L, C, C)
-        Dj = D.reshape(L, J, C, -1, C).transpose(1, 0, 2, 3, 4)  # (J, L, C, K, C)
-        if identity:  # system j needs estimate j's channels only
-            Dj = np.stack([Dj[j, :, :, j] for j in range(J)])  # (J, L, C, C)
-        else:
-            Dj = Dj.reshape(J, L, C, -1)  # (J, L, C, K·C)
-        return R, D, Rj, np.ascontiguousarray(Dj)
+        if bases is not None:
+            R = np.ascontiguousarray(V.T @ R @ V)
+            D = np.ascontiguousarray(V.T @ D)
+        own = []
+        for j in range(J):
+            rows = slice(offsets[j], offsets[j + 1])
+            cols = slice(j * C, (j + 1) * C) if identity else slice(None)
+            own.append((R[:, rows, rows], D[:, rows, cols]))
+        return R, D, own
 
-    R, D, Rj, Dj = split_systems(r)
+    R, D, own_systems = split_systems(r)
     energy = np.diagonal(R[0]).copy()
-
-    def loaded(T: np.ndarray, load: float) -> np.ndarray:
-        T = T.copy()
-        T[:, 0] += load * np.eye(T.shape[-1])
-        return T
+    full_width = R.shape[-1]
 
     def levinson_full(load: float):
-        X, ok, innovation = solve_block_toeplitz(loaded(R[None], load), D[None])
+        X, ok, innovation = solve_block_toeplitz(_loaded(R[None], load), D[None])
         try:
             pivots = np.diagonal(np.linalg.cholesky(innovation[0])) ** 2
         except np.linalg.LinAlgError:  # not positive definite: singular to working precision
-            pivots = np.zeros(m)
+            pivots = np.zeros(full_width)
         return X[0], bool(ok[0]), bool(ok[0]) and _dependent(pivots, energy, load)
 
-    def own_pairs(Xj: np.ndarray) -> np.ndarray:
-        """[shape=(L, pairs, C', C)] from the per-source solutions."""
-        if identity:
-            return np.ascontiguousarray(Xj.transpose(1, 0, 2, 3))
-        Xj = Xj.reshape(J, L, C, -1, C)
-        return np.stack([Xj[j, :, :, k] for j, k in pairs], axis=1)
-
     load = eps
-    full, ok, deficient = levinson_full(load)
-    if not ok and exact is not None:
-        R, D, Rj, Dj = split_systems(exact())
-    if not ok:
-        full, deficient = _dense(R[None], D[None], load)
-        full = full[0]
-    if deficient and regularisation > 0:
-        load = eps + regularisation * np.mean(energy)
-        full, ok, _ = levinson_full(load)
+    if full_width == 0:  # every reference silent: nothing to project on
+        full, ok, deficient = np.zeros((L, 0, D.shape[-1])), True, False
+    else:
+        full, ok, deficient = levinson_full(load)
+        if not ok and exact is not None:
+            R, D, own_systems = split_systems(exact())
         if not ok:
-            full = _dense(R[None], D[None], load)[0][0]
-    own = None
-    if ok:  # the small systems are no worse conditioned than the large one
-        X, own_ok, _ = solve_block_toeplitz(loaded(Rj, load), Dj)
-        own = X if own_ok.all() else None
-    if own is None:
-        own = _dense(Rj, Dj, load)[0]
-    return full, own_pairs(own), deficient
+            full, deficient = _dense(R[None], D[None], load)
+            full = full[0]
+        if deficient and regularisation > 0:
+            load = eps + regularisation * np.mean(energy)
+            full, ok, _ = levinson_full(load)
+            if not ok:
+                full = _dense(R[None], D[None], load)[0][0]
+
+    # the small systems are no worse conditioned than the large one: the recursion where it was
+    # accurate there; sources of equal width solved together
+    cols = own_systems[0][1].shape[-1]
+    own = np.zeros((J, L, C, cols))
+    for width in sorted(set(widths) - {0}):
+        group = [j for j in range(J) if widths[j] == width]
+        Rg = np.stack([own_systems[j][0] for j in group])
+        Dg = np.stack([own_systems[j][1] for j in group])
+        Xg = _solve_batch(Rg, Dg, load, ok)
+        for i, j in enumerate(group):
+            own[j] = Xg[i] if bases is None else bases[j] @ Xg[i]
+    if bases is not None:
+        full = V @ full
+    if identity:
+        own_pairs = np.ascontiguousarray(own.transpose(1, 0, 2, 3))
+    else:
+        own5 = own.reshape(J, L, C, -1, C)
+        own_pairs = np.stack([own5[j, :, :, k] for j, k in pairs], axis=1)
+    return full, own_pairs, deficient
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,7 +482,10 @@ def _decompose_work(
     Returns ({name: float64 [shape=(pairs, frames)]}, rank deficient?) with names ``target``
     ‖s_j‖², ``estimate`` ‖ŝ_k‖², ``error`` ‖ŝ_k − s_j‖² (identity pairs only), ``own`` ‖P_j‖²,
     ``spat`` ‖P_j − s_j‖², ``interf`` ‖P − P_j‖², ``full`` ‖P‖², ``artif`` ‖ŝ_k − P‖²,
-    ``own_error`` ‖ŝ_k − P_j‖², and ``active`` [shape=(sources, frames)].
+    ``own_error`` ‖ŝ_k − P_j‖², ``active`` bool [shape=(sources, frames)] (the channel sum is
+    non-zero somewhere in the frame; True all through for a source silent all through, which
+    must not blank the frames of the others) and ``silent`` bool [shape=(sources,)] (silent all
+    through). References, then estimates.
     """
     J, C, N = refs.shape
     K = ests.shape[0]
@@ -484,9 +532,8 @@ def _decompose_work(
             r += boundary_correlations([refs, ests], m, seg_starts[1:], L)
     else:
         active_all = _whole_activity(refs, ests)
-    _check_not_silent(active_all, J)
     if stats is not None:
-        _check_finite(stats["energy"])
+        check_finite(stats["energy"])
 
     def blocked() -> np.ndarray:
         r_sig = np.ascontiguousarray(refs, dtype=np.float64).reshape(m, N)
@@ -496,7 +543,7 @@ def _decompose_work(
 
     if not tiled:
         r = blocked()
-    _check_finite(r)
+    check_finite(r)
     full, own, deficient = _filters(r, J, C, pairs, regularisation, blocked if tiled else None)
     full_f = scipy.fft.rfft(full.transpose(2, 1, 0), n=nfft, axis=-1, workers=workers())  # (K·C, m, bins)
     own_f = scipy.fft.rfft(own.transpose(1, 3, 2, 0), n=nfft, axis=-1, workers=workers())  # (pairs, C, C', bins)
@@ -530,7 +577,8 @@ def _decompose_work(
         "interf": full + own - 2 * own_full,
         "artif": estimate + full - 2 * est_full,
         "own_error": estimate + own - 2 * est_own if need_own_error else None,
-        "active": stats["active"],
+        "active": stats["active"] | ~active_all[:, None],
+        "silent": ~active_all,
     }
     return out, deficient
 
@@ -541,12 +589,6 @@ def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = 10.0 * np.log10(num / den)
     return np.where(den == 0, np.inf, out)
-
-
-def _check_rate(rate) -> float:
-    if rate is None or not rate > 0:
-        raise ParameterError(f"rate must be a positive sample rate in Hz (got {rate})")
-    return rate
 
 
 def _rank_warning() -> None:
@@ -567,37 +609,45 @@ def bss_eval_images(
     hop: int | float | None = None,
     filters_len: int = FILTER_LENGTH,
     regularisation: float = REGULARISATION,
+    pad: bool = False,
 ) -> Scores:
     """BSS Eval v4 image metrics (SDR, ISR, SIR, SAR) per source and per frame.
 
     Reproduces ``museval.evaluate(refs, ests, win=window, hop=hop)`` (museval 0.4.1, mode "v4";
     note museval's arrays are (sources, samples, channels)) to within 0.01 dB on every metric
     and frame for full-rank references. See the module docstring for the decomposition, the
-    conventions and the one departure: rank-deficient references (a mono object panned into
-    stereo) get a tiny Tikhonov term and a :class:`RankDeficientWarning`.
+    conventions and the rule for rank-deficient references (identical channels, a mono object
+    panned into stereo, a silent channel: exact projections on the reference's channel space).
 
     Parameters
     ----------
     references: [shape=(sources, channels, samples)] true source images (mono may be
         [shape=(sources, samples)]); any float dtype, computed in float64
     estimates: [shape=(sources, channels, samples)]; estimate ``j`` is scored against reference
-        ``j``; zero-padded or cut to the references' length
+        ``j``; as long as the references unless ``pad``
     rate: sample rate in Hz (frame times; default window)
     window: frame length in samples; default ``rate`` (1 s); ``math.inf`` scores the whole track
         as one frame
     hop: hop between frames in samples; default ``window``
     filters_len: taps of the distortion filters (512 in museval)
-    regularisation: Tikhonov weight for rank-deficient references, relative to the mean diagonal
-        of the Gram matrix; 0 reproduces museval's (meaningless) numbers there too
+    regularisation: Tikhonov weight for references whose delayed channels are dependent beyond
+        their channel space (one channel a delayed copy of another), relative to the mean
+        diagonal of the Gram matrix; 0: no regularisation
+    pad: cut or zero-pad the estimates to the references' length, as ``museval.evaluate`` does;
+        by default estimates of another length are refused
 
     Returns
     -------
     :class:`Scores`: ``sdr, isr, sir, sar`` float64 [shape=(sources, frames)] in dB,
     ``times`` [shape=(frames,)] in seconds, ``window`` and ``hop`` in seconds.
 
-    Raises :class:`~shotoku.errors.MismatchError` when source or channel counts differ,
-    :class:`~shotoku.errors.AudioContentError` for a silent (all-zero) reference or estimate
-    (museval refuses these too), NaN/inf samples or empty arrays.
+    A reference or an estimate silent (all zeros) all through the track, which museval refuses,
+    gives NaN for its source in every frame, does not blank the frames of the other sources and
+    issues a :class:`SilentSourceWarning`.
+
+    Raises :class:`~shotoku.errors.MismatchError` when source counts, channel counts or (unless
+    ``pad``) lengths differ; :class:`~shotoku.errors.AudioContentError` for NaN/inf samples or
+    empty arrays.
 
     Example
     -------
@@ -608,8 +658,8 @@ def bss_eval_images(
     >>> scores.sdr.shape, bool(abs(scores.sdr[0, 0] - 20) < 0.5)
     ((2, 2), True)
     """
-    rate = _check_rate(rate)
-    refs, ests = _prepare(references, estimates)
+    rate = check_rate(rate)
+    refs, ests = prepare_pair(references, estimates, pad=pad)
     window = rate if window is None else window
     hop = window if hop is None else hop
     if math.isinf(hop):
@@ -619,6 +669,8 @@ def bss_eval_images(
     en, deficient = _decompose(refs, ests, starts, length, hop, pairs, filters_len, regularisation)
     if deficient:
         _rank_warning()
+    J = refs.shape[0]
+    _warn_silent(en["silent"], J)
     values = {
         "sdr": _db(en["target"], en["error"]),
         "isr": _db(en["target"], en["spat"]),
@@ -626,8 +678,10 @@ def bss_eval_images(
         "sar": _db(en["full"], en["artif"]),
     }
     silent = ~np.all(en["active"], axis=0)
+    dead = en["silent"][:J] | en["silent"][J:]
     for v in values.values():
         v[:, silent] = np.nan
+        v[dead] = np.nan
     window_s = (length if math.isinf(window) else window) / rate
     hop_s = (length if math.isinf(hop) else hop) / rate
     return Scores(times=starts / rate, window=window_s, hop=hop_s, **values)
@@ -642,6 +696,7 @@ def bss_eval_sources(
     compute_permutation: bool = False,
     filters_len: int = FILTER_LENGTH,
     regularisation: float = REGULARISATION,
+    pad: bool = False,
 ) -> tuple[Scores, np.ndarray]:
     """BSS Eval v3 ``bss_eval_sources`` criteria, with distortion filters fitted in every frame.
 
@@ -656,14 +711,14 @@ def bss_eval_sources(
     Parameters
     ----------
     references: [shape=(sources, samples)] or [shape=(sources, channels, samples)]
-    estimates: same layout and source count; zero-padded or cut to the references' length
+    estimates: same layout, source count and length (unless ``pad``)
     rate: sample rate in Hz, only for frame times (default: times and durations in samples)
     window: frame length in samples; default ``math.inf``, the whole signal as one frame
     hop: hop in samples; default ``window``
     compute_permutation: also find the estimate order that maximises the mean SIR, as an
         assignment problem (``scipy.optimize.linear_sum_assignment``): the same optimum as
         museval's search over all permutations, in polynomial time; NaN frames are skipped
-    filters_len, regularisation: as in :func:`bss_eval_images`
+    filters_len, regularisation, pad: as in :func:`bss_eval_images` (so are silent sources)
 
     Returns
     -------
@@ -682,10 +737,11 @@ def bss_eval_sources(
     """
     from scipy.optimize import linear_sum_assignment
 
-    unit = 1.0 if rate is None else _check_rate(rate)
-    refs, ests = _prepare(references, estimates)
+    unit = 1.0 if rate is None else check_rate(rate)
+    refs, ests = prepare_pair(references, estimates, pad=pad)
     J = refs.shape[0]
-    _check_not_silent(_whole_activity(refs, ests), J)
+    dead = ~_whole_activity(refs, ests)  # silent all through: NaN, and no frame blanked for them
+    _warn_silent(dead, J)
     hop = window if hop is None else hop
     if math.isinf(hop):
         hop = window
@@ -704,13 +760,16 @@ def bss_eval_sources(
         e = np.zeros_like(x)
         segment(refs, start, length, x)
         segment(ests, start, length, e)
-        if not _whole_activity(x, e).all():
+        if not (_whole_activity(x, e) | dead).all():
             continue
         en, deficient = _decompose(x, e, one, length, length, pairs, filters_len, regularisation, True)
         deficient_any |= deficient
         sdr[:, f] = _db(en["own"], en["own_error"])[:, 0]
         sir[:, f] = _db(en["own"], en["interf"])[:, 0]
         sar[:, f] = _db(en["full"], en["artif"])[:, 0]
+    dead_pairs = np.array([dead[j] or dead[J + k] for j, k in pairs])
+    for v in (sdr, sir, sar):
+        v[dead_pairs] = np.nan
     if deficient_any:
         _rank_warning()
     if compute_permutation:

@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..errors import MismatchError
 from .aggregate import median_over_frames
-from .bsseval import _as_sources, _check_finite, _check_rate, frame_starts
+from .bsseval import frame_starts
+from .inputs import check_rate, prepare_pair
 
 __all__ = ["framewise_sdr", "match_sources", "si_sdr"]
 
@@ -40,34 +40,24 @@ def _frames(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def _pair_inputs(references, estimates, rate, window, hop):
-    rate = _check_rate(rate)
-    refs = _as_sources(references, "references")
-    ests = _as_sources(estimates, "estimates")
-    if refs.shape[1] != ests.shape[1]:
-        raise MismatchError(
-            f"references have {refs.shape[1]} channels but estimates {ests.shape[1]}; "
-            "give estimates with the references' channel count"
-        )
-    _check_finite(refs, "references")
-    _check_finite(ests, "estimates")
-    window = rate if window is None else window
-    hop = window if hop is None else hop
-    starts, length = frame_starts(refs.shape[-1], window, hop)
-    return refs, ests, starts, length
-
-
 def framewise_sdr(
-    references, estimates, rate: float, window: int | float | None = None, hop: int | float | None = None
+    references,
+    estimates,
+    rate: float,
+    window: int | float | None = None,
+    hop: int | float | None = None,
+    pad: bool = False,
 ) -> np.ndarray:
     """SDR of every estimate against every reference, frame by frame (BSS Eval v4 framing).
 
     Parameters
     ----------
     references: [shape=(J, channels, samples)] (or [shape=(J, samples)] for mono)
-    estimates: [shape=(K, channels, samples)]; zero-padded or cut to the references' length
+    estimates: [shape=(K, channels, samples)], as long as the references
     rate: sample rate in Hz (default window)
     window, hop: frame length and hop in samples; default ``rate`` (1 s), as museval
+    pad: cut or zero-pad the estimates to the references' length instead of refusing another
+        length (:func:`shotoku.metrics.inputs.prepare_pair`)
 
     Returns
     -------
@@ -87,8 +77,11 @@ def framewise_sdr(
     array([[-3.4, 20. ],
            [20. , -3.5]])
     """
-    refs, ests, starts, length = _pair_inputs(references, estimates, rate, window, hop)
-    ests = ests[..., : refs.shape[-1]]
+    rate = check_rate(rate)
+    refs, ests = prepare_pair(references, estimates, pad=pad, same_count=False, finite=True)
+    window = rate if window is None else window
+    hop = window if hop is None else hop
+    starts, length = frame_starts(refs.shape[-1], window, hop)
     J, K, F = refs.shape[0], ests.shape[0], len(starts)
     sdr = np.empty((J, K, F))
     for f0 in range(0, F, 8):  # a few frames at a time, in float64
@@ -117,8 +110,8 @@ def match_sources(references, estimates, rate: float) -> tuple[np.ndarray, np.nd
     Parameters
     ----------
     references: float [shape=(J, channels, samples)] (or [shape=(J, samples)] for mono)
-    estimates: float [shape=(K, channels, samples)], in any order; zero-padded or cut to the
-        references' length
+    estimates: float [shape=(K, channels, samples)], in any order, as long as the references
+        (:class:`~shotoku.errors.MismatchError` otherwise)
     rate: sample rate in Hz (1 s frames, as BSS Eval v4)
 
     Returns
@@ -153,7 +146,7 @@ def match_sources(references, estimates, rate: float) -> tuple[np.ndarray, np.nd
     return order, sdr
 
 
-def si_sdr(references, estimates, zero_mean: bool = False) -> np.ndarray:
+def si_sdr(references, estimates, zero_mean: bool = False, pad: bool = False) -> np.ndarray:
     """Scale-invariant SDR of each estimate against its reference.
 
     ``SI-SDR = 10·log10(‖α s‖² / ‖α s − ŝ‖²)`` with ``α = ⟨ŝ, s⟩ / ‖s‖²``: the estimate may be
@@ -164,8 +157,10 @@ def si_sdr(references, estimates, zero_mean: bool = False) -> np.ndarray:
     Parameters
     ----------
     references: [shape=(sources, channels, samples)] or [shape=(sources, samples)]
-    estimates: same layout; zero-padded or cut to the references' length
+    estimates: same layout and length
     zero_mean: remove each channel's mean first, as the paper's definition assumes
+    pad: cut or zero-pad the estimates to the references' length instead of refusing another
+        length
 
     Returns
     -------
@@ -179,18 +174,8 @@ def si_sdr(references, estimates, zero_mean: bool = False) -> np.ndarray:
     >>> float(np.round(si_sdr(s, s + 0.1 * np.array([[1.0, 1.0, -1.0, -1.0]]))[0], 3))
     20.0
     """
-    refs = _as_sources(references, "references").astype(np.float64)
-    ests = _as_sources(estimates, "estimates").astype(np.float64)
-    _check_finite(refs, "references")
-    _check_finite(ests, "estimates")
-    if refs.shape[:2] != ests.shape[:2]:
-        raise MismatchError(
-            f"references {refs.shape[:2]} and estimates {ests.shape[:2]} differ in sources or channels"
-        )
-    n = refs.shape[-1]
-    ests = ests[..., :n]
-    if ests.shape[-1] < n:
-        ests = np.pad(ests, [(0, 0), (0, 0), (0, n - ests.shape[-1])])
+    refs, ests = prepare_pair(references, estimates, pad=pad, finite=True)
+    refs, ests = refs.astype(np.float64), ests.astype(np.float64)
     if zero_mean:
         refs = refs - refs.mean(axis=-1, keepdims=True)
         ests = ests - ests.mean(axis=-1, keepdims=True)

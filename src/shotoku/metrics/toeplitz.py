@@ -255,7 +255,9 @@ def solve_dense(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Solve the same systems as :func:`solve_block_toeplitz` with a dense factorisation.
 
     Cholesky (``numpy.linalg.cholesky``), or LU with partial pivoting when Cholesky finds the
-    matrix not numerically positive definite.
+    matrix not numerically positive definite, or, when LU meets an exactly zero pivot, the
+    minimum-norm least-squares solution (``numpy.linalg.lstsq``, as museval does): never raises
+    for a singular matrix.
 
     Returns
     -------
@@ -293,5 +295,9 @@ def _solve_dense(R: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             pivots[b] = np.diag(c) ** 2
         except np.linalg.LinAlgError:
             Tb = block_toeplitz_dense(np.asarray(R[b : b + 1], dtype=np.float64))[0]
-            X[b] = np.linalg.solve(Tb, Y[b].reshape(L * m, r))
+            Yb = Y[b].reshape(L * m, r)
+            try:
+                X[b] = np.linalg.solve(Tb, Yb)
+            except np.linalg.LinAlgError:  # exactly singular: the minimum-norm least-squares solution
+                X[b] = np.linalg.lstsq(Tb, Yb, rcond=None)[0]
     return X.reshape(batch, L, m, r), pivots.reshape(batch, L, m)
