@@ -31,9 +31,16 @@ import numpy as np
 from ...errors import OutputError, ParameterError
 from ...io import save
 from ..track import Track
+from ...panning import midi_angle, pan, pan_gains
 from . import compose as _compose
+from . import drums as _drums
+from . import effects as _effects
+from . import grooves as _grooves
+from . import guitar as _guitar
 from . import midi as _midi
+from . import recipe as _recipe
 from . import render as _render
+from . import sources as _sources
 from . import voice as _voice
 from .render import DEFAULT_SOUNDFONT
 
@@ -60,40 +67,75 @@ def _check(seed, seconds, rate):
     return int(seed), seconds, int(rate)
 
 
-def _pan(mono: np.ndarray, pan: int) -> np.ndarray:
-    """Constant-power pan of mono [shape=(samples,)] to stereo; pan 0 left, 64 centre, 127 right."""
-    theta = (np.clip(pan, 0, 127) / 127.0) * (np.pi / 2)
-    return np.stack([mono * np.cos(theta), mono * np.sin(theta)]).astype(np.float32)
-
-
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
-def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: str | None = None) -> Track:
+def _melody(score, seconds):
+    out = []
+    for note, syllable in zip(score.melody, score.lyrics):
+        start, end = score.time(note.start), score.time(note.start + note.dur)
+        if start < seconds:
+            out.append((start, min(end, seconds), note.pitch, note.velocity, syllable))
+    return out
+
+
+def _finish_levels(stems: dict, levels: dict) -> tuple[dict, np.ndarray]:
+    """Bring stems to their levels (dB re the first sounding of drums/bass/other/vocals), scale
+    all by one factor so nothing passes :data:`PEAK`, round to :data:`GRID`; returns the mixture."""
+    ref = next((_rms(stems[s]) for s in STEMS if _rms(stems[s]) > 0), 1.0)
+    for stem in STEMS:
+        r = _rms(stems[stem])
+        if r > 0:
+            stems[stem] = (stems[stem] * (ref / r * 10.0 ** (levels[stem] / 20.0))).astype(np.float32)
+    mix = sum(stems[s].astype(np.float64) for s in STEMS)
+    peak = max([float(np.abs(mix).max())] + [float(np.abs(stems[s]).max()) for s in STEMS])
+    scale = PEAK / peak if peak > 0 else 1.0
+    for stem in STEMS:
+        stems[stem] = (np.round(stems[stem].astype(np.float64) * (scale / GRID)) * GRID).astype(np.float32)
+    return stems, stems["drums"] + stems["bass"] + stems["other"] + stems["vocals"]
+
+
+def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: str | None = None,
+                split: str = "train", plain: bool = False) -> Track:
     """Compose and render one song with known stems.
 
     seed: non-negative integer; it chooses everything (tempo, key, progression, groove,
-        instruments, melody, lyrics, voice, levels, pans). Same seed, length, rate and soundfont
-        give identical samples; a different seed gives different music.
+        instruments, melody, lyrics, voice, sources, effects, levels, pans). Same arguments give
+        identical samples, in any process; a different seed gives different music.
     seconds: length in seconds (0.5 .. 3600)
     rate: sample rate in Hz of the result
-    soundfont: General MIDI .sf2/.sf3 file; default :data:`DEFAULT_SOUNDFONT` (Debian package
-        ``timgm6mb-soundfont``)
+    soundfont: a General MIDI .sf2/.sf3 file for every MIDI stem; default: drawn per song and
+        per stem from the catalogue (:mod:`.sources`), with drum kits, drum loops and recorded
+        guitars among the choices
+    split: "train" (default) draws only training sources; "heldout" draws only the held-out
+        soundfonts (FluidR3), reserved for evaluation. An explicit ``soundfont`` that is held out
+        is refused for ``split="train"``.
+    plain: the first recipe: one soundfont (``soundfont`` or TimGM6mb) for every stem, the
+        procedural arrangement, espeak-ng, no effects, every stem present, MIDI pans. It is kept
+        for code that needs exactly that (four sounding stems at fixed levels)
 
     Returns a :class:`~shotoku.datasets.track.Track`: ``mixture`` float32
     [shape=(2, round(seconds * rate))], ``stems`` {"drums", "bass", "other", "vocals"} of the same
-    shape that sum to the mixture exactly, ``rate``, and ``meta`` (JSON-serialisable: seed, tempo,
-    key, groove, progression, chords, instruments with GM programs and pans, voice, soundfont,
-    duration, rate, shotoku version, lyrics, and ``melody``: the sung notes as
+    shape that sum to the mixture exactly (an absent stem is all zeros), ``rate``, and ``meta``
+    (JSON-serialisable: seed, split, tempo, key, groove, arrangement, progression, chords,
+    instruments, sources per stem with their effects, reverb, levels and angles, absent stems,
+    voice, soundfont, duration, rate, shotoku version, lyrics, and ``melody``: the sung notes as
     [start_s, end_s, midi_pitch] lists, cut at ``seconds``).
 
-    Rendering needs the ``fluidsynth`` and ``espeak-ng`` programs; their absence, or a missing
-    soundfont, raises :class:`~shotoku.errors.ShotokuError` with the package to install.
+    Rendering needs ``fluidsynth``, ``espeak-ng`` (or ``festival``) and at least one soundfont;
+    their absence raises :class:`~shotoku.errors.ShotokuError` naming the packages to install.
     """
+    seed, seconds, rate = _check(seed, seconds, rate)
+    split = _sources.check_split(split)
+    if plain:
+        return _render_plain(seed, seconds, rate, soundfont)
+    return _render_varied(seed, seconds, rate, soundfont, split)
+
+
+def _render_plain(seed, seconds, rate, soundfont) -> Track:
     from ... import __version__
 
-    seed, seconds, rate = _check(seed, seconds, rate)
     font = _render.find_soundfont(soundfont)
     score = _compose.compose(seed, seconds)
     samples = int(round(seconds * rate))
@@ -101,12 +143,7 @@ def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: 
     levels = {s: c + float(rng.uniform(-w, w)) for s, (c, w) in LEVELS_DB.items()}
     vocal_pan = int(64 + rng.integers(-8, 9))
     vibrato = (float(rng.uniform(10.0, 20.0)), float(rng.uniform(4.8, 6.2)))
-
-    melody = []
-    for note, syllable in zip(score.melody, score.lyrics):
-        start, end = score.time(note.start), score.time(note.start + note.dur)
-        if start < seconds:
-            melody.append((start, min(end, seconds), note.pitch, note.velocity, syllable))
+    melody = _melody(score, seconds)
 
     stems: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="shotoku-synth-") as tmp:
@@ -120,23 +157,9 @@ def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: 
             for stem, (proc, wav) in jobs.items():
                 stems[stem] = _render.finish(proc, wav, samples)
         finally:
-            for proc, _ in jobs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-    stems["vocals"] = _pan(vocals, vocal_pan)
-
-    ref = _rms(stems["drums"]) or 1.0
-    for stem in STEMS:
-        r = _rms(stems[stem])
-        if r > 0:
-            stems[stem] = (stems[stem] * (ref / r * 10.0 ** (levels[stem] / 20.0))).astype(np.float32)
-    mix = sum(stems[s].astype(np.float64) for s in STEMS)
-    peak = max([float(np.abs(mix).max())] + [float(np.abs(stems[s]).max()) for s in STEMS])
-    scale = PEAK / peak if peak > 0 else 1.0
-    for stem in STEMS:
-        stems[stem] = (np.round(stems[stem].astype(np.float64) * (scale / GRID)) * GRID).astype(np.float32)
-    mixture = stems["drums"] + stems["bass"] + stems["other"] + stems["vocals"]
+            _kill(jobs)
+    stems["vocals"] = pan(vocals, midi_angle(vocal_pan))
+    stems, mixture = _finish_levels(stems, levels)
 
     instruments = {
         "drums": [{"name": "standard kit", "program": 0, "bank": 128, "pan": 64}],
@@ -148,6 +171,7 @@ def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: 
     }
     meta = {
         "seed": seed,
+        "recipe": "plain",
         "tempo": score.tempo,
         "key": score.key,
         "groove": score.groove,
@@ -158,6 +182,148 @@ def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: 
         "levels_db": {s: round(v, 2) for s, v in levels.items()},
         "vibrato": {"cents": round(vibrato[0], 2), "hz": round(vibrato[1], 2)},
         "soundfont": str(font),
+        "duration": samples / rate,
+        "rate": rate,
+        "shotoku_version": __version__,
+        "lyrics": [_compose.spell(m[4]) for m in melody],
+        "melody": [[round(m[0], 6), round(m[1], 6), int(m[2])] for m in melody],
+    }
+    return Track(name=f"synth-{seed}", mixture=mixture, stems={s: stems[s] for s in STEMS},
+                 rate=rate, meta=meta)
+
+
+def _kill(jobs):
+    for proc, _ in jobs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _fit_programs(parts, font: str, rng) -> None:
+    """Give every part a program ``font`` defines (bank 0; drum kits from bank 128)."""
+    have = _sources.presets(font)
+    for part in parts:
+        if part.channel == 9:
+            kits = sorted(p for b, p in have if b == 128)
+            part.program = int(kits[int(rng.integers(len(kits)))]) if kits else 0
+        elif (0, part.program) not in have:
+            family = [p for b, p in have if b == 0 and p // 8 == part.program // 8]
+            pool = family or sorted(p for b, p in have if b == 0) or [0]
+            part.program = int(min(pool, key=lambda p: abs(p - part.program)))
+
+
+def _voice_id(source) -> str:
+    return (_voice.FESTIVAL_PREFIX + source.name) if source.kind == "festival" else source.name
+
+
+def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
+    from ... import __version__
+
+    fixed = None
+    if soundfont is not None:
+        path = _render.find_soundfont(soundfont)
+        if split == "train" and _sources.is_heldout_path(path):
+            raise ParameterError(f"soundfont '{path}' is held out for evaluation; "
+                                 "use split='heldout' to render with it")
+        fixed = _sources.Source("soundfont", path.name, str(path), split, "", path.suffix[1:])
+    plan = _recipe.draw_plan(seed, split, fixed)
+    voice = plan.stems["vocals"].source
+    vid = _voice_id(voice)
+    score = _compose.compose(seed, seconds, voices={vid: (voice.low, voice.high)})
+    n_bars = int(np.ceil(score.chords[-1][0] / 4.0 + 1e-9)) if score.chords else 1
+    n_bars = max(n_bars, int(round(max(n.start + n.dur for n in score.parts["drums"][0].notes) / 4 + 0.5)))
+    parts = {k: list(v) for k, v in score.parts.items()}
+    if plan.arrangement.startswith("mma:"):
+        arranged = _grooves.arrange(plan.arrangement[4:], score.tempo, score.chords, n_bars, seed)
+        for stem in ("drums", "bass", "other"):
+            if arranged[stem]:
+                parts[stem] = arranged[stem]
+        score.swing = 0.0
+    samples = int(round(seconds * rate))
+    rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, 0x313D]))
+    vibrato = (float(rng.uniform(8.0, 25.0)), float(rng.uniform(4.5, 6.5)))
+    spread = float(rng.uniform(10.0, 40.0))
+    for k, part in enumerate(parts["other"]):  # accompaniment parts spread around the stem's angle
+        offset = spread * (1 if k % 2 == 0 else -1) * (0.5 if k >= 2 else 1.0) if len(parts["other"]) > 1 else 0.0
+        angle = float(np.clip(plan.stems["other"].angle + offset, -45.0, 45.0))
+        part.pan = int(round((angle + 45.0) / 90.0 * 127))  # shotoku.panning.midi_angle, inverted
+    for stem in ("drums", "bass"):
+        for part in parts[stem]:
+            part.pan = int(round((plan.stems[stem].angle + 45.0) / 90.0 * 127))
+    melody = _melody(score, seconds)
+
+    stems: dict[str, np.ndarray] = {}
+    info: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="shotoku-synth-") as tmp:
+        jobs = {}
+        try:
+            for stem in ("drums", "bass", "other"):
+                sp = plan.stems[stem]
+                if sp.absent or sp.family != "soundfont":
+                    continue
+                _fit_programs(parts[stem], sp.source.path, rng)
+                mid = _midi.write_midi(Path(tmp) / f"{stem}.mid", score, parts[stem], seconds + 0.1)
+                wav = Path(tmp) / f"{stem}.wav"
+                jobs[stem] = (_render.start(mid, wav, Path(sp.source.path), rate), wav)
+            sp = plan.stems["drums"]
+            if not sp.absent and sp.family == "drumkit":
+                events = [(score.time(n.start), n.pitch, n.velocity) for p in parts["drums"] for n in p.notes]
+                kit_rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, 0xD4]))
+                stems["drums"] = _drums.render_kit(events, _drums.kit_of(sp.source), kit_rng, samples, rate)
+            elif not sp.absent and sp.family == "loop":
+                stems["drums"], info["drums"] = _drums.render_loop(sp.source.path, score.tempo, samples, rate)
+            sp = plan.stems["other"]
+            if not sp.absent and sp.family == "guitar":
+                g_rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, 0x6A]))
+                audio, start = _guitar.excerpt(sp.source.path, g_rng, samples, rate)
+                left, right = pan_gains(sp.angle)
+                stems["other"] = audio * np.array([[left], [right]], dtype=np.float32) * np.float32(np.sqrt(2))
+                info["other"] = {"start_s": round(start, 3)}
+            if not plan.stems["vocals"].absent:
+                stems["vocals"] = pan(_voice.sing(melody, seconds, vid, rate, *vibrato), plan.stems["vocals"].angle)
+            for stem, (proc, wav) in jobs.items():
+                stems[stem] = _render.finish(proc, wav, samples)
+        finally:
+            _kill(jobs)
+    for stem in STEMS:
+        sp = plan.stems[stem]
+        if sp.absent or stem not in stems:
+            stems[stem] = np.zeros((2, samples), dtype=np.float32)
+            continue
+        stems[stem] = _effects.process(stems[stem], sp.chain, plan.reverb, sp.send, rate, score.tempo)
+    levels = {s: plan.stems[s].level_db for s in STEMS}
+    stems, mixture = _finish_levels(stems, levels)
+
+    def part_meta(stem):
+        sp = plan.stems[stem]
+        if sp.family != "soundfont":
+            return []
+        return [{"name": _program_name(p.program) if p.channel != 9 else "drum kit", "role": p.name,
+                 "program": p.program, "bank": 128 if p.channel == 9 else 0, "pan": p.pan} for p in parts[stem]]
+
+    sources_meta = {}
+    for stem in STEMS:
+        d = plan.stems[stem].to_meta()
+        d.update(info.get(stem, {}))
+        sources_meta[stem] = d
+    meta = {
+        "seed": seed,
+        "recipe": "varied",
+        "split": split,
+        "tempo": score.tempo,
+        "key": score.key,
+        "groove": plan.arrangement[4:] if plan.arrangement.startswith("mma:") else score.groove,
+        "arrangement": "mma" if plan.arrangement.startswith("mma:") else "compose",
+        "swing": score.swing,
+        "progression": [score.roman(d) for d in score.progression],
+        "chords": [score.chord_name(d) for d in score.progression],
+        "instruments": {s: part_meta(s) for s in ("drums", "bass", "other")},
+        "sources": sources_meta,
+        "reverb": plan.reverb,
+        "absent": [s for s in STEMS if plan.stems[s].absent],
+        "voice": vid,
+        "vibrato": {"cents": round(vibrato[0], 2), "hz": round(vibrato[1], 2)},
+        "soundfont": plan.font.path,
         "duration": samples / rate,
         "rate": rate,
         "shotoku_version": __version__,

@@ -349,8 +349,11 @@ def _melody(rng, chord_at, tonic, mode, low, high, n_bars: int):
     return notes
 
 
-def compose(seed: int, seconds: float) -> Score:
+def compose(seed: int, seconds: float, voices: dict[str, tuple[int, int]] | None = None) -> Score:
     """Compose a song at least ``seconds`` long from ``seed``.
+
+    voices: {voice name: (lowest, highest MIDI pitch)} to choose the singer from; default
+        :data:`VOICES` (espeak-ng voices). The melody keeps to the chosen voice's range.
 
     Returns a :class:`Score` whose parts cover whole bars up to at least ``seconds`` plus one
     beat (the renderer trims the tail). Same seed and length give the same score; each part
@@ -366,7 +369,8 @@ def compose(seed: int, seconds: float) -> Score:
     tonic = int(rng.integers(12))
     progression = PROGRESSIONS[mode][int(rng.integers(len(PROGRESSIONS[mode])))]
     beats_per_chord = 2.0 if (tempo < 90 and rng.random() < 0.4) else 4.0
-    voice = str(rng.choice(sorted(VOICES)))
+    voices = VOICES if not voices else voices
+    voice = str(rng.choice(sorted(voices)))
     side = 1 if rng.random() < 0.5 else -1
     spread = int(rng.integers(18, 40))
     with_arpeggio = rng.random() < 0.55
@@ -387,7 +391,7 @@ def compose(seed: int, seconds: float) -> Score:
     other = [_comp(r_comp, chords, n_beats, 64 + side * spread, 0)]
     if with_arpeggio:
         other.append(_arp(r_arp, chords, n_beats, 64 - side * spread, 1))
-    low, high = VOICES[voice]
+    low, high = voices[voice]
     melody = _melody(r_melody, chord_at, tonic, mode, low, high, n_bars)
     vocab = [c + "'" + v for c in CONSONANTS for v in VOWELS]
     words = [str(w) for w in r_lyrics.choice(vocab, size=int(r_lyrics.integers(5, 10)), replace=False)]

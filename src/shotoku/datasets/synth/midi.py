@@ -26,7 +26,7 @@ def _track(score: Score, part: Part) -> mido.MidiTrack:
     ch = part.channel
     head = [mido.Message("control_change", channel=ch, control=c, value=v)
             for c, v in ((121, 0), (7, 100), (11, 127), (10, part.pan), (91, 0), (93, 0))]
-    if ch != 9:
+    if ch != 9 or part.program:  # on the drum channel the program chooses the drum kit
         head.append(mido.Message("program_change", channel=ch, program=part.program))
     events = []  # (tick, order, message); note-offs sort before note-ons at the same tick
     for n in part.notes:

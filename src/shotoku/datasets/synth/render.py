@@ -58,7 +58,10 @@ def start(midi: Path, wav: Path, soundfont: Path, rate: int) -> subprocess.Popen
     """
     cmd = [_fluidsynth(), "-n", "-i", "-q", "-g", str(GAIN), "-R", "0", "-C", "0",
            "-r", str(int(rate)), "-O", "float", "-T", "wav",
-           "-o", "synth.cpu-cores=1", "-F", str(wav), str(soundfont), str(midi)]
+           "-o", "synth.cpu-cores=1"]
+    if str(soundfont).lower().endswith(".sf3"):  # decode only the compressed samples the song plays
+        cmd += ["-o", "synth.dynamic-sample-loading=1"]
+    cmd += ["-F", str(wav), str(soundfont), str(midi)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 

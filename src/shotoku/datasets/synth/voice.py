@@ -1,7 +1,10 @@
-"""A sung line from spoken syllables: espeak-ng speech re-pitched and re-timed with WORLD.
+"""A sung line from spoken syllables: espeak-ng or Festival speech re-pitched and re-timed with WORLD.
 
 Each syllable (an onset consonant and a stressed vowel, in espeak-ng phoneme notation) is spoken
-once by espeak-ng and analysed with the WORLD vocoder (Morise et al., "WORLD: a vocoder-based
+once, by espeak-ng (formant synthesis) or by a Festival voice (recorded diphones or an HTS
+voice: ``festvox-kallpc16k``, ``festvox-kdlpc16k``, ``festvox-us-slt-hts``; the phonemes are
+mapped to Festival's phone set and all of a song's syllables are spoken in one Festival run),
+and analysed with the WORLD vocoder (Morise et al., "WORLD: a vocoder-based
 high-quality speech synthesis system for real-time applications", IEICE Trans. Inf. & Syst. 2016):
 DIO + StoneMask for the fundamental frequency, CheapTrick for the spectral envelope, D4C for the
 aperiodicity. The analysis is cached per (syllable, voice), so a song pays for each distinct
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import shutil
 import subprocess
 import tempfile
@@ -95,6 +99,55 @@ def speak(phonemes: str, voice: str, folder) -> tuple[np.ndarray, int]:
     return x, rate
 
 
+# espeak-ng phonemes of the sung syllables -> Festival's "radio" phone set (kal, ked, slt voices).
+FESTIVAL_PHONES = {"l": "l", "n": "n", "m": "m", "d": "d", "b": "b", "w": "w", "j": "y", "h": "hh",
+                   "s": "s", "S": "sh", "t": "t", "k": "k", "g": "g", "v": "v", "r": "r", "": "",
+                   "A:": "aa", "i:": "iy", "u:": "uw", "oU": "ow", "eI": "ey", "aI": "ay"}
+FESTIVAL_PREFIX = "festival:"
+_spoken: dict[tuple[str, str], tuple[np.ndarray, int]] = {}
+
+
+def festival_phones(phonemes: str) -> str:
+    """A syllable in espeak-ng notation (``"S'eI"``) as Festival phones (``"sh ey"``)."""
+    onset, vowel = phonemes.split("'")
+    return " ".join(p for p in (FESTIVAL_PHONES[onset], FESTIVAL_PHONES[vowel]) if p)
+
+
+def speak_festival(syllables, voice: str) -> None:
+    """Speak every syllable in ``syllables`` with Festival ``voice`` in one run; results are cached.
+
+    Each syllable is added to the lexicon as a one-syllable word with its phones and stress, and
+    that word is synthesised; ``voice`` is a Festival voice name such as ``kal_diphone``.
+    """
+    import soundfile as sf
+
+    todo = sorted({s for s in syllables if (s, voice) not in _spoken})
+    if not todo:
+        return
+    exe = shutil.which("festival")
+    if exe is None:
+        raise ShotokuError("festival is not installed; install it with 'apt-get install festival festvox-kallpc16k'")
+    if not re.fullmatch(r"[A-Za-z0-9_]+", voice):
+        raise ShotokuError(f"bad Festival voice name '{voice}'")
+    with tempfile.TemporaryDirectory(prefix="shotoku-festival-") as tmp:
+        lines = [f"(voice_{voice})"]
+        for i, syl in enumerate(todo):
+            word = f"zzshotoku{chr(97 + i // 26)}{chr(97 + i % 26)}"
+            wav = Path(tmp) / f"{i}.wav"
+            lines += [f'(lex.add.entry \'("{word}" nil ((({festival_phones(syl)}) 1))))',
+                      f'(utt.save.wave (utt.synth (Utterance Text "{word}")) "{wav}" \'riff)']
+        script = Path(tmp) / "sing.scm"
+        script.write_text("\n".join(lines) + "\n", encoding="ascii")
+        proc = subprocess.run([exe, "--batch", str(script)], capture_output=True)
+        for i, syl in enumerate(todo):
+            wav = Path(tmp) / f"{i}.wav"
+            if proc.returncode != 0 or not wav.is_file():
+                msg = proc.stderr.decode(errors="replace").strip().splitlines()
+                raise ShotokuError(f"festival failed for voice '{voice}': {msg[-1] if msg else 'no output'}")
+            x, rate = sf.read(str(wav), dtype="float64")
+            _spoken[(syl, voice)] = (x if x.ndim == 1 else x.mean(axis=1), rate)
+
+
 @dataclass(frozen=True)
 class Syllable:
     """WORLD analysis of one spoken syllable, frames of :data:`FRAME_MS`.
@@ -114,10 +167,18 @@ class Syllable:
 
 @functools.lru_cache(maxsize=2048)
 def analyse(phonemes: str, voice: str) -> Syllable:
-    """Speak ``phonemes`` with espeak-ng ``voice`` and analyse it with WORLD (cached)."""
+    """Speak ``phonemes`` with ``voice`` and analyse it with WORLD (cached).
+
+    voice: an espeak-ng voice (``"en-us+f3"``) or ``"festival:<voice>"`` (``"festival:kal_diphone"``)
+    """
     pw = pyworld()
-    with tempfile.TemporaryDirectory(prefix="shotoku-voice-") as tmp:
-        x, rate = speak(phonemes, voice, tmp)
+    if voice.startswith(FESTIVAL_PREFIX):
+        name = voice[len(FESTIVAL_PREFIX):]
+        speak_festival([phonemes], name)
+        x, rate = _spoken[(phonemes, name)]
+    else:
+        with tempfile.TemporaryDirectory(prefix="shotoku-voice-") as tmp:
+            x, rate = speak(phonemes, voice, tmp)
     if rate != ANALYSIS_RATE:
         from ...io import resample
 
@@ -190,7 +251,7 @@ def stretch(syl: Syllable, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def sing(notes, seconds: float, voice: str, rate: int, vibrato_cents: float = 15.0,
          vibrato_hz: float = 5.5) -> np.ndarray:
-    """Sing ``notes`` with espeak-ng ``voice``: mono float32 [shape=(round(seconds * rate),)].
+    """Sing ``notes`` with ``voice`` (espeak-ng, or ``"festival:<voice>"``): mono float32 [shape=(round(seconds * rate),)].
 
     notes: iterable of (start_s, end_s, midi_pitch, velocity, phonemes); start and end in seconds,
         velocity 1..127, phonemes one syllable in espeak-ng notation (``"l'A:"``). Notes must not
@@ -202,6 +263,9 @@ def sing(notes, seconds: float, voice: str, rate: int, vibrato_cents: float = 15
     docstring.
     """
     pw = pyworld()
+    notes = list(notes)
+    if voice.startswith(FESTIVAL_PREFIX):  # one Festival run for the song's syllables
+        speak_festival([n[4] for n in notes], voice[len(FESTIVAL_PREFIX):])
     fp = FRAME_MS / 1000.0
     n_frames = int(np.ceil(seconds / fp)) + 2
     f0 = np.zeros(n_frames)
