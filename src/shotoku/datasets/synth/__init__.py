@@ -44,7 +44,7 @@ from . import sources as _sources
 from . import voice as _voice
 from .render import DEFAULT_SOUNDFONT
 
-__all__ = ["STEMS", "DEFAULT_SOUNDFONT", "render_song", "write_dataset", "track_seed"]
+__all__ = ["STEMS", "DEFAULT_SOUNDFONT", "render_song", "write_dataset", "track_seed", "remix"]
 
 STEMS = ("drums", "bass", "other", "vocals")
 PEAK = 0.89  # about -1 dBFS: the highest sample of the mixture or of any stem
@@ -317,7 +317,8 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
         "swing": score.swing,
         "progression": [score.roman(d) for d in score.progression],
         "chords": [score.chord_name(d) for d in score.progression],
-        "instruments": {s: part_meta(s) for s in ("drums", "bass", "other")},
+        "instruments": {**{s: part_meta(s) for s in ("drums", "bass", "other")},
+                        "vocals": [{"name": vid, "voice": vid, "angle": round(plan.stems["vocals"].angle, 2)}]},
         "sources": sources_meta,
         "reverb": plan.reverb,
         "absent": [s for s in STEMS if plan.stems[s].absent],
@@ -364,12 +365,13 @@ def _same_settings(folder: Path, expected: dict) -> bool:
 
 
 def write_dataset(out_dir, n: int, seed: int, seconds: float = 10.0, soundfont: str | None = None,
-                  rate: int = 44100) -> list[Path]:
+                  rate: int = 44100, split: str = "train") -> list[Path]:
     """Render ``n`` songs into ``out_dir`` in the MUSDB18-HQ folder layout.
 
     Writes ``out_dir/synth-0000/{mixture,drums,bass,other,vocals}.wav`` (float32 WAV, stereo,
     ``rate`` Hz) and ``track.json`` (the song's ``meta``, see :func:`render_song`), one folder
-    per track. Track ``i`` uses seed :func:`track_seed` (``seed``, ``i``). Each track is written
+    per track. Track ``i`` is :func:`render_song` (:func:`track_seed` (``seed``, ``i``), ``seconds``,
+    ``rate``, ``soundfont``, ``split``). Each track is written
     into a hidden temporary folder beside its target and renamed into place once complete, so
     an interrupted run leaves only whole tracks; running again with the same settings skips the
     tracks already there. Returns the track folders in order.
@@ -382,7 +384,8 @@ def write_dataset(out_dir, n: int, seed: int, seconds: float = 10.0, soundfont: 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be a positive integer, got {n!r}")
     seed, seconds, rate = _check(seed, seconds, rate)
-    font = _render.find_soundfont(soundfont)
+    split = _sources.check_split(split)
+    font = _render.find_soundfont(soundfont) if soundfont is not None else None
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -395,14 +398,16 @@ def write_dataset(out_dir, n: int, seed: int, seconds: float = 10.0, soundfont: 
         name = f"synth-{i:04d}"
         target = out / name
         s = track_seed(seed, i)
-        expected = {"seed": s, "duration": round(seconds * rate) / rate, "rate": rate, "soundfont": str(font)}
+        expected = {"seed": s, "duration": round(seconds * rate) / rate, "rate": rate, "split": split}
+        if font is not None:
+            expected["soundfont"] = str(font)
         if target.exists():
             if _same_settings(target, expected):
                 paths.append(target)
                 continue
             raise OutputError(f"'{target}' already exists with other settings or is incomplete; "
                               "remove it or choose another output folder")
-        track = render_song(s, seconds, rate, str(font))
+        track = render_song(s, seconds, rate, None if font is None else str(font), split=split)
         track.name = name
         track.meta = {"name": name, "dataset_seed": seed, "index": i, **track.meta}
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
@@ -417,3 +422,59 @@ def write_dataset(out_dir, n: int, seed: int, seconds: float = 10.0, soundfont: 
             raise
         paths.append(target)
     return paths
+
+
+def remix(folders, seed: int, seconds: float | None = None) -> Track:
+    """A new training example mixed from the stems of rendered songs (a pool on disk).
+
+    folders: track folders written by :func:`write_dataset` (or its output folder, meaning every
+        ``synth-*`` track in it); all at one sample rate
+    seed: chooses, for each stem, the song it comes from and where the excerpt starts
+    seconds: excerpt length; default the shortest song's length
+
+    Each stem comes from a different song drawn from the pool (as long as the pool has four),
+    so one rendered pool yields many more combinations than songs. Stems written by
+    :func:`write_dataset` lie on the :data:`GRID`, so their float32 sum is exact; if the sum
+    would pass :data:`PEAK`, every stem is halved (exact too) until it does not. Returns a
+    :class:`~shotoku.datasets.track.Track` whose ``meta`` says where each stem came from.
+    Raises :class:`~shotoku.errors.ParameterError` for an empty pool, mixed rates, or an
+    excerpt longer than a song.
+    """
+    import soundfile as sf
+
+    paths = []
+    for f in ([folders] if isinstance(folders, (str, os.PathLike)) else list(folders)):
+        f = Path(f)
+        paths += sorted(p for p in f.glob("synth-*") if p.is_dir()) if not (f / "mixture.wav").is_file() else [f]
+    paths = [p for p in paths if all((p / f"{s}.wav").is_file() for s in STEMS)]
+    if not paths:
+        raise ParameterError(f"no rendered songs found in {folders}; write some with write_dataset")
+    infos = {p: sf.info(str(p / "drums.wav")) for p in paths}
+    rates = {i.samplerate for i in infos.values()}
+    if len(rates) != 1:
+        raise ParameterError(f"the pool mixes sample rates {sorted(rates)}; use songs of one rate")
+    rate = rates.pop()
+    shortest = min(i.frames for i in infos.values())
+    n = shortest if seconds is None else int(round(float(seconds) * rate))
+    if not 0 < n <= shortest:
+        raise ParameterError(f"seconds must be in (0, {shortest / rate:g}] for this pool, got {seconds}")
+    seed = _check(seed, 1.0, rate)[0]
+    rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, 0x9001]))
+    order = rng.permutation(len(paths))
+    stems, origin = {}, {}
+    for k, stem in enumerate(STEMS):
+        p = paths[int(order[k % len(order)])]
+        start = int(rng.integers(infos[p].frames - n + 1))
+        audio, _ = sf.read(str(p / f"{stem}.wav"), start=start, frames=n, dtype="float32", always_2d=True)
+        stems[stem] = np.ascontiguousarray(audio.T)
+        origin[stem] = {"track": p.name, "start_s": round(start / rate, 6)}
+    halvings = 0
+    while True:
+        mixture = stems["drums"] + stems["bass"] + stems["other"] + stems["vocals"]
+        if float(np.abs(mixture).max(initial=0.0)) <= PEAK or halvings > 8:
+            break
+        stems = {k: v * np.float32(0.5) for k, v in stems.items()}
+        halvings += 1
+    meta = {"seed": seed, "remix": origin, "gain_db": round(-6.0206 * halvings, 2), "rate": rate,
+            "duration": n / rate}
+    return Track(name=f"remix-{seed}", mixture=mixture, stems=stems, rate=rate, meta=meta)
