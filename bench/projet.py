@@ -1,7 +1,7 @@
 """PROJET speed and memory on a 30 s, 44.1 kHz, 4-object stereo scene.
 
 The scene: the 4 stems of a synthetic song (``shotoku.datasets.synth.render_song``), each
-downmixed to mono, at equal RMS, panned at 20° spacing (``shotoku.mixing.CONDITIONS``; the
+downmixed to mono, at equal RMS, panned at 20° spacing (``shotoku.datasets.scenes.CONDITIONS``; the
 "20d" condition adds the study's delays). Each configuration of PROJET runs in a fresh process
 with ``torch.set_num_threads(threads)`` (2 by default: the target is under 60 s on 2 cores and
 under 4 GB of memory), so that its peak resident memory (``getrusage`` ru_maxrss, which includes
@@ -82,7 +82,7 @@ def rss_mib() -> float:
 def make_scene_file(seconds: float, condition: str, seed: int, folder: Path) -> Path:
     """Render the scene and save mixture and images to ``folder/scene.npz``."""
     from shotoku.datasets.synth import render_song
-    from shotoku.mixing import CONDITIONS, make_scene
+    from shotoku.datasets.scenes import CONDITIONS, make_scene
 
     track = render_song(seed, seconds, rate=RATE)
     objects = np.stack([track.stems[k].mean(axis=0) for k in ("drums", "bass", "other", "vocals")])
@@ -138,7 +138,7 @@ def quality(n_songs: int, seconds: float, threads: int) -> str:
 
     from shotoku.datasets.synth import render_song
     from shotoku.metrics import match_sources
-    from shotoku.mixing import CONDITIONS, make_scene
+    from shotoku.datasets.scenes import CONDITIONS, make_scene
     from shotoku.spatial.projet import projet
 
     torch.set_num_threads(threads)

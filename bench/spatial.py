@@ -1,7 +1,7 @@
 """Spatial methods side by side on the PROJET study scenes: BSS Eval image metrics and speed.
 
 Renders synthetic 4-stem songs (``shotoku.datasets.synth.render_song``), builds the study's scenes
-from them (``shotoku.mixing.study_scenes``: 4 mono objects at equal RMS, constant-power panning at
+from them (``shotoku.datasets.scenes_mod.study_scenes``: 4 mono objects at equal RMS, constant-power panning at
 10°, 20°, 30° spacing, and 20° with inter-channel delays), separates every scene with every method
 through ``shotoku.separate``, and scores the images with ``shotoku.metrics.bss_eval_images``
 after pairing estimates with references by ``shotoku.metrics.match_sources`` (best permutation).
@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 import shotoku
-from shotoku import mixing, registry
+from shotoku import registry
+from shotoku.datasets import scenes as scenes_mod
 from shotoku.errors import ChannelError
 
 from benchlog import record  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -108,7 +109,7 @@ def parse_spec(text: str) -> Spec:
     for pair in pairs:
         key, _, value = pair.partition("=")
         params[key] = registry.convert_param(method, key, value)
-    conds = tuple(mixing.conditions(only.split(","))) if only else ()
+    conds = tuple(scenes_mod.conditions(only.split(","))) if only else ()
     return Spec(body, name, params, conds)
 
 
@@ -297,13 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         if "seed" in registry.get(spec.name).params:
             spec.params.setdefault("seed", args.seed)
-    conds = mixing.conditions(args.conditions)
+    conds = scenes_mod.conditions(args.conditions)
     labels = [s.label for s in specs]
 
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     tracks = make_tracks(args.scenes, args.seconds, args.seed)
-    scenes = mixing.study_scenes(tracks, conds, args.scenes, args.seconds, args.seed)
+    scenes = scenes_mod.study_scenes(tracks, conds, args.scenes, args.seconds, args.seed)
     t_data = time.perf_counter() - t0
     results = run_all(scenes, specs, args.workers)
     rows = summarise(results, labels, conds)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import shotoku
-from shotoku import mixing
+from shotoku.datasets.scenes import CONDITIONS, make_scene
 from shotoku.datasets.synth import STEMS, render_song
 from shotoku.errors import ChannelError, ParameterError
 from shotoku.metrics import match_sources
@@ -39,7 +39,7 @@ def objects():
 @pytest.fixture(scope="module")
 def scenes(objects):
     """condition -> (mixture (2, N), images (4, 2, N))."""
-    return {c: mixing.make_scene(objects, *mixing.CONDITIONS[c]) for c in ("30", "20", "10", "20d")}
+    return {c: make_scene(objects, *CONDITIONS[c]) for c in ("30", "20", "10", "20d")}
 
 
 def mean_sdr(images, out):

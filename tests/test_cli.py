@@ -50,7 +50,7 @@ def test_separate_oracle_writes_images_and_record(tmp_path):
                 "--param", "n_fft=1024")
     assert r.returncode == 0, r.stderr
     rec = json.loads((out / "separation.json").read_text())
-    assert rec["method"] == "oracle-wiener" and rec["parameters"] == {"n_fft": 1024}
+    assert rec["method"] == "oracle-wiener" and rec["parameters"] == {"n_fft": 1024, "hop": 512}
     assert rec["seed"] == 0 and "shotoku" in rec["versions"] and rec["timings"]["separate_s"] >= 0
     x, rate = io.load(mix)
     total = 0
@@ -156,12 +156,14 @@ def test_truncated_file_separates_with_warning(tmp_path):
     data = mix.read_bytes()
     cut = tmp_path / "cut.wav"
     cut.write_bytes(data[: int(len(data) * 0.6)])
-    # references cut to the same length so the oracle can run
     x, rate = io.load(mix)
     out = tmp_path / "out"
-    r = shotoku("separate", cut, "-o", out, "--method", "oracle-irm", "--references", refdir)
+    r = shotoku("separate", cut, "-o", out, "--method", "adress", "--sources", "2")
     assert r.returncode == 0, r.stderr
     assert "warning" in r.stderr and "cut off" in r.stderr
+    # the oracle refuses references longer than the mixture instead of cutting them silently
+    r = shotoku("separate", cut, "-o", tmp_path / "oracle", "--method", "oracle-irm", "--references", refdir)
+    assert r.returncode == 2 and "samples" in r.stderr and "44100" in r.stderr
     rec = json.loads((out / "separation.json").read_text())
     assert 0 < rec["samples"] < x.shape[1]
 

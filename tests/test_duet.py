@@ -1,7 +1,7 @@
 """DUET on three speech sources at distinct attenuations and delays.
 
 The speech is rendered by espeak-ng (three voices, three sentences) at 16 kHz and placed by
-shotoku.mixing.make_scene (constant-power pan, exact fractional inter-channel delay).
+shotoku.datasets.scenes.make_scene (constant-power pan, exact fractional inter-channel delay).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 import shotoku
-from shotoku import mixing
+from shotoku.datasets.scenes import make_scene
 from shotoku.errors import ChannelError, ParameterError
 from shotoku.io import resample
 from shotoku.metrics import match_sources
@@ -48,7 +48,7 @@ def scene():
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     objects = np.stack([speak(v, t) for v, t in TALKERS])
-    return mixing.make_scene(objects, ANGLES, DELAYS)
+    return make_scene(objects, ANGLES, DELAYS)
 
 
 def mean_sdr(images, out):

@@ -2,7 +2,7 @@
 
 Scenes: the 4 stems (drums, bass, other, vocals) of a synthetic song, each downmixed to mono,
 brought to equal RMS and panned with the constant-power law at 30°, 20° and 10° spacing, and at
-20° with the study's inter-channel delays (``shotoku.mixing.CONDITIONS``). Scores: median
+20° with the study's inter-channel delays (``shotoku.datasets.scenes.CONDITIONS``). Scores: median
 framewise image SDR per object, objects paired with the outputs by ``match_sources``; the floor
 applies to the mean over the 4 objects of each of two songs (8 objects).
 """
@@ -17,7 +17,7 @@ import shotoku
 from shotoku.datasets.synth import render_song
 from shotoku.errors import ChannelError, ParameterError
 from shotoku.metrics import match_sources
-from shotoku.mixing import CONDITIONS, make_scene
+from shotoku.datasets.scenes import CONDITIONS, make_scene
 from shotoku.spatial.projet import pick_peaks, projet
 
 RATE = 44100

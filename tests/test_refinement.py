@@ -11,7 +11,7 @@ import pytest
 
 from shotoku.errors import ParameterError
 from shotoku.metrics import match_sources
-from shotoku.postfilter import postfilter, smooth_frames_psd
+from shotoku.refinement import smooth_frames_psd, wiener_refinement
 from shotoku.spectral import istft, stft
 
 RATE = 16000
@@ -50,7 +50,7 @@ def test_postfilter_recovers_spatially_distinct_sources(channels):
     X = stft(mix, n_fft=N_FFT)
     start = crude_start(X, stft(images, n_fft=N_FFT), rng)
     before = match_sources(images, istft(start, n_fft=N_FFT, length=mix.shape[-1]), RATE)[1].mean()
-    out = postfilter(X, start)
+    out = wiener_refinement(X, start)
     after = match_sources(images, istft(out, n_fft=N_FFT, length=mix.shape[-1]), RATE)[1].mean()
     assert out.shape == start.shape and out.dtype == np.complex64
     # the images of a Wiener filter add up to the mixture
@@ -62,7 +62,7 @@ def test_mono_and_many_sources():
     rng = np.random.default_rng(0)
     X = (rng.standard_normal((1, 65, 30)) + 1j * rng.standard_normal((1, 65, 30))).astype(np.complex64)
     masks = rng.dirichlet(np.ones(5), size=(65, 30)).transpose(2, 0, 1)
-    out = postfilter(X, masks[:, None] * X[None])
+    out = wiener_refinement(X, masks[:, None] * X[None])
     assert out.shape == (5, 1, 65, 30)
     np.testing.assert_allclose(out.sum(0), X, atol=1e-4)
 
@@ -71,18 +71,18 @@ def test_zero_iterations_is_identity():
     rng = np.random.default_rng(1)
     X = (rng.standard_normal((2, 33, 12)) + 1j * rng.standard_normal((2, 33, 12))).astype(np.complex64)
     images = np.stack([0.3 * X, 0.7 * X])
-    np.testing.assert_array_equal(postfilter(X, images, iterations=0), images)
+    np.testing.assert_array_equal(wiener_refinement(X, images, iterations=0), images)
 
 
 def test_silence_and_silent_objects_stay_finite():
     X = np.zeros((2, 33, 12), dtype=np.complex64)
-    out = postfilter(X, np.zeros((3, 2, 33, 12), dtype=np.complex64))
+    out = wiener_refinement(X, np.zeros((3, 2, 33, 12), dtype=np.complex64))
     assert not np.any(out)
     rng = np.random.default_rng(2)
     X = (rng.standard_normal((2, 33, 12)) + 1j * rng.standard_normal((2, 33, 12))).astype(np.complex64)
     images = np.stack([X, np.zeros_like(X)])  # one object claims everything, one is silent
     for floor in (0.0, 1e-3):
-        out = postfilter(X, images, floor=floor)
+        out = wiener_refinement(X, images, floor=floor)
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose(out.sum(0), X, atol=1e-4)
 
@@ -100,6 +100,6 @@ def test_smoothing_is_a_centred_moving_average():
 def test_shape_mismatch_is_refused():
     X = np.zeros((2, 9, 4), dtype=np.complex64)
     with pytest.raises(ParameterError):
-        postfilter(X, np.zeros((2, 3, 9, 4), dtype=np.complex64))
+        wiener_refinement(X, np.zeros((2, 3, 9, 4), dtype=np.complex64))
     with pytest.raises(ParameterError):
-        postfilter(X, np.zeros((2, 2, 9, 4), dtype=np.complex64), smooth_frames=0)
+        wiener_refinement(X, np.zeros((2, 2, 9, 4), dtype=np.complex64), smooth_frames=0)

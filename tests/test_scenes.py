@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from scipy import signal as sps
 
-from shotoku import mixing
+from shotoku.datasets import scenes
 from shotoku.errors import AudioContentError, ParameterError, ShotokuError
 
 RATE = 16000
@@ -53,25 +53,25 @@ def measured_delay(image: np.ndarray, max_lag: int = 20, step: float = 1 / 16) -
 
 @pytest.mark.parametrize("angle", [-45.0, -30.0, -15.0, -5.0, 0.0, 5.0, 10.0, 20.0, 37.5, 45.0])
 def test_pan_angle_measured_back(angle):
-    image = mixing.pan(_noise(1).astype(np.float32), angle)
+    image = scenes.pan(_noise(1).astype(np.float32), angle)
     assert image.shape == (2, 2 * RATE) and image.dtype == np.float32
     assert abs(measured_angle(image) - angle) < 0.5
-    left, right = mixing.pan_gains(angle)
+    left, right = scenes.pan_gains(angle)
     assert abs(left ** 2 + right ** 2 - 1.0) < 1e-12
 
 
 def test_pan_law_endpoints():
-    assert mixing.pan_gains(-45) == (1.0, 0.0)
-    assert mixing.pan_gains(45) == (0.0, 1.0)
-    left, right = mixing.pan_gains(0)
+    assert scenes.pan_gains(-45) == (1.0, 0.0)
+    assert scenes.pan_gains(45) == (0.0, 1.0)
+    left, right = scenes.pan_gains(0)
     assert abs(left - right) < 1e-12 and abs(left - np.sqrt(0.5)) < 1e-12
-    image = mixing.pan(np.ones(8), -45.0, delay=3)
+    image = scenes.pan(np.ones(8), -45.0, delay=3)
     assert np.all(image[1] == 0) and np.all(image[0] == 1)
 
 
 @pytest.mark.parametrize("tau", [0.0, 1.0, 3.0, -2.0, 0.5, 1.5, -2.25, 4.7])
 def test_delay_measured_back(tau):
-    image = mixing.pan(_noise(2), 10.0, delay=tau)
+    image = scenes.pan(_noise(2), 10.0, delay=tau)
     assert abs(measured_delay(image) - tau) < 0.1
     assert abs(measured_angle(image) - 10.0) < 0.5
 
@@ -81,7 +81,7 @@ def test_fractional_delay_is_exact_on_a_sinusoid():
     t = np.arange(n)
     f = 0.0371  # cycles per sample
     x = np.sin(2 * np.pi * f * t) * sps.windows.tukey(n, 0.2)
-    y = mixing.delay_signal(x, 2.5)
+    y = scenes.delay_signal(x, 2.5)
     expected = np.sin(2 * np.pi * f * (t - 2.5)) * sps.windows.tukey(n, 0.2)
     # the interior matches the analytic shift (the window's edges are smooth but not band-limited)
     inner = slice(n // 4, 3 * n // 4)
@@ -90,21 +90,21 @@ def test_fractional_delay_is_exact_on_a_sinusoid():
 
 def test_integer_delay_is_an_exact_shift():
     x = np.arange(10, dtype=np.float32)
-    assert np.array_equal(mixing.delay_signal(x, 3), np.r_[0, 0, 0, x[:7]].astype(np.float32))
-    assert np.array_equal(mixing.delay_signal(x, -2), np.r_[x[2:], 0, 0].astype(np.float32))
+    assert np.array_equal(scenes.delay_signal(x, 3), np.r_[0, 0, 0, x[:7]].astype(np.float32))
+    assert np.array_equal(scenes.delay_signal(x, -2), np.r_[x[2:], 0, 0].astype(np.float32))
 
 
 def test_make_scene_sums_and_measures_back():
     objects = np.stack([_noise(s) for s in range(4)]) * np.array([[0.1], [1.0], [3.0], [0.5]])
     angles = [-30.0, -10.0, 10.0, 30.0]
     delays = [2.0, -1.5, 0.0, 3.25]
-    mixture, images = mixing.make_scene(objects, angles, delays)
+    mixture, images = scenes.make_scene(objects, angles, delays)
     assert mixture.shape == (2, objects.shape[1]) and images.shape == (4, 2, objects.shape[1])
     assert mixture.dtype == np.float32 and images.dtype == np.float32
     np.testing.assert_allclose(mixture, images.sum(0), atol=1e-6)
     rms = np.sqrt(np.mean(images.astype(np.float64) ** 2, axis=(1, 2)))
     np.testing.assert_allclose(rms, rms[0], rtol=1e-2)  # equal-RMS objects
-    assert np.max(np.abs(mixture)) <= mixing.PEAK_LIMIT + 1e-6
+    assert np.max(np.abs(mixture)) <= scenes.PEAK_LIMIT + 1e-6
     for image, angle, tau in zip(images, angles, delays):
         assert abs(measured_angle(image) - angle) < 0.5
         assert abs(measured_delay(image) - tau) < 0.1
@@ -112,7 +112,7 @@ def test_make_scene_sums_and_measures_back():
 
 def test_make_scene_without_normalisation_keeps_levels():
     objects = np.stack([_noise(5), 0.25 * _noise(6)])
-    mixture, images = mixing.make_scene(objects, [0.0, 45.0], normalize=None)
+    mixture, images = scenes.make_scene(objects, [0.0, 45.0], normalize=None)
     np.testing.assert_allclose(images[1, 1], 0.25 * _noise(6), atol=1e-6)
     assert np.all(images[1, 0] == 0)
 
@@ -120,17 +120,17 @@ def test_make_scene_without_normalisation_keeps_levels():
 def test_make_scene_errors():
     objects = np.stack([_noise(1), np.zeros(2 * RATE)])
     with pytest.raises(AudioContentError, match="silent"):
-        mixing.make_scene(objects, [0, 10])
+        scenes.make_scene(objects, [0, 10])
     with pytest.raises(ParameterError):
-        mixing.make_scene(np.stack([_noise(1)] * 2), [0, 60])
+        scenes.make_scene(np.stack([_noise(1)] * 2), [0, 60])
     with pytest.raises(ParameterError):
-        mixing.make_scene(np.stack([_noise(1)] * 2), [0, 10, 20])
+        scenes.make_scene(np.stack([_noise(1)] * 2), [0, 10, 20])
     with pytest.raises(ParameterError):
-        mixing.make_scene(np.stack([_noise(1)] * 2), [0, 10], normalize="peak")
+        scenes.make_scene(np.stack([_noise(1)] * 2), [0, 10], normalize="peak")
     with pytest.raises(ShotokuError):
-        mixing.pan(np.zeros((2, 10)), 0.0)
+        scenes.pan(np.zeros((2, 10)), 0.0)
     with pytest.raises(ShotokuError) as info:
-        mixing.make_scene(np.stack([_noise(1)] * 2), [0, 99])
+        scenes.make_scene(np.stack([_noise(1)] * 2), [0, 99])
     assert "\n" not in str(info.value) and "-45" in str(info.value)
 
 
@@ -157,59 +157,60 @@ def _tracks(count=2, seconds=4.0, silent_head=2.0):
 
 
 def test_conditions_have_the_study_angles():
-    assert mixing.CONDITIONS["10"][0] == (-15, -5, 5, 15)
-    assert mixing.CONDITIONS["20"][0] == (-30, -10, 10, 30)
-    assert mixing.CONDITIONS["30"][0] == (-45, -15, 15, 45)
-    angles, delays = mixing.CONDITIONS["20d"]
+    assert scenes.CONDITIONS["10"][0] == (-15, -5, 5, 15)
+    assert scenes.CONDITIONS["20"][0] == (-30, -10, 10, 30)
+    assert scenes.CONDITIONS["30"][0] == (-45, -15, 15, 45)
+    angles, delays = scenes.CONDITIONS["20d"]
     assert angles == (-30, -10, 10, 30) and len(set(delays)) == 4 and max(map(abs, delays)) <= 5
-    for name, (angles, _) in mixing.CONDITIONS.items():
+    for name, (angles, _) in scenes.CONDITIONS.items():
         assert np.allclose(np.diff(angles), np.diff(angles)[0]) and sum(angles) == 0
-    assert mixing.conditions("all") == ["10", "20", "30", "20d"]
+    assert scenes.conditions("all") == ["10", "20", "30", "20d"]
     with pytest.raises(ParameterError, match="condition"):
-        mixing.conditions("15")
+        scenes.conditions("15")
 
 
 def test_study_scenes_excerpts_are_active_paired_and_seeded():
     tracks = _tracks()
-    scenes = mixing.study_scenes(tracks, "all", n_scenes=3, seconds=1.0, seed=4)
-    assert [s.meta["condition"] for s in scenes] == ["10"] * 3 + ["20"] * 3 + ["30"] * 3 + ["20d"] * 3
-    for s in scenes:
+    built = scenes.study_scenes(tracks, "all", n_scenes=3, seconds=1.0, seed=4)
+    assert [s.meta["condition"] for s in built] == ["10"] * 3 + ["20"] * 3 + ["30"] * 3 + ["20d"] * 3
+    for s in built:
         assert s.names == ["drums", "bass", "other", "vocals"]
         assert s.mixture.shape == (2, RATE) and s.images.shape == (4, 2, RATE)
         assert s.meta["offset"] >= 2.0  # the vocals are silent before 2 s
         np.testing.assert_allclose(s.mixture, s.images.sum(0), atol=1e-6)
         assert np.all(np.sqrt(np.mean(s.images.astype(np.float64) ** 2, axis=(1, 2))) > 0.05)
     # the same excerpts in every condition; the same seed gives the same scenes
-    assert [s.meta["offset"] for s in scenes[:3]] == [s.meta["offset"] for s in scenes[9:]]
-    again = mixing.study_scenes(tracks, "20d", n_scenes=3, seconds=1.0, seed=4)
-    for a, b in zip(scenes[9:], again):
+    assert [s.meta["offset"] for s in built[:3]] == [s.meta["offset"] for s in built[9:]]
+    again = scenes.study_scenes(tracks, "20d", n_scenes=3, seconds=1.0, seed=4)
+    for a, b in zip(built[9:], again):
         np.testing.assert_array_equal(a.images, b.images)
-    other = mixing.study_scenes(tracks, "20d", n_scenes=3, seconds=1.0, seed=5)
+    other = scenes.study_scenes(tracks, "20d", n_scenes=3, seconds=1.0, seed=5)
     assert any(a.meta["offset"] != b.meta["offset"] or a.meta["track"] != b.meta["track"]
                for a, b in zip(again, other))
     with pytest.raises(ParameterError):
-        mixing.study_scenes(tracks, "bad")
+        scenes.study_scenes(tracks, "bad")
     with pytest.raises(ParameterError):
-        mixing.study_scenes(tracks, "10", n_scenes=0)
+        scenes.study_scenes(tracks, "10", n_scenes=0)
 
 
 def test_written_scene_measures_back(tmp_path):
-    scene = mixing.study_scenes(_tracks(1), "20d", seconds=1.5, seed=0)[0]
-    mixing.write_scene(tmp_path / "s", scene)
+    scene = scenes.study_scenes(_tracks(1), "20d", seconds=1.5, seed=0)[0]
+    scenes.write_scene(tmp_path / "s", scene)
     record = json.loads((tmp_path / "s" / "scene.json").read_text())
-    assert record["objects"] == ["drums", "bass", "other", "vocals"]
-    assert record["angles"] == [-30.0, -10.0, 10.0, 30.0] and record["delays"] == list(mixing.DELAYS_20D)
+    assert list(record["sources"]) == ["drums", "bass", "other", "vocals"]
+    assert record["kind"] == "scene" and record["mixture"] == "mixture.wav"
+    assert record["angles"] == [-30.0, -10.0, 10.0, 30.0] and record["delays"] == list(scenes.DELAYS_20D)
     assert record["rate"] == RATE and record["track"] == "song0" and record["seed"] == 0
     mixture, rate = sf.read(str(tmp_path / "s" / "mixture.wav"), dtype="float32", always_2d=True)
     images = [sf.read(str(tmp_path / "s" / f"{n}.wav"), dtype="float32", always_2d=True)[0].T
-              for n in record["objects"]]
+              for n in record["sources"]]
     np.testing.assert_allclose(mixture.T, np.sum(images, axis=0), atol=1e-6)
     for image, angle, tau in zip(images, record["angles"], record["delays"]):
         assert abs(measured_angle(image) - angle) < 0.5
         assert abs(measured_delay(image) - tau) < 0.1
-    back = mixing.read_scene(tmp_path / "s")
+    back = scenes.read_scene(tmp_path / "s")
     np.testing.assert_array_equal(back.images, scene.images)
-    assert back.meta["condition"] == "20d" and back.delays == list(mixing.DELAYS_20D)
+    assert back.meta["condition"] == "20d" and back.delays == list(scenes.DELAYS_20D)
 
 
 def test_simulate_command(tmp_path):
@@ -223,11 +224,11 @@ def test_simulate_command(tmp_path):
     out = tmp_path / "study"
     assert cli.main(["simulate", "--dataset", str(folder), "-o", str(out), "--condition", "all",
                      "--seconds", "1", "--seed", "1"]) == 0
-    index = json.loads((out / "study.json").read_text())
+    index = json.loads((out / "scenes.json").read_text())
     assert len(index["scenes"]) == 8
     for entry in index["scenes"]:
         record = json.loads((out / entry["path"] / "scene.json").read_text())
-        assert record["angles"] == list(mixing.CONDITIONS[entry["condition"]][0])
+        assert record["angles"] == list(scenes.CONDITIONS[entry["condition"]][0])
     image = sf.read(str(out / "30" / "000" / "drums.wav"), always_2d=True)[0].T
     assert abs(measured_angle(image) + 45.0) < 0.5
 
@@ -237,7 +238,7 @@ def test_simulate_command(tmp_path):
     assert cli.main(["simulate", "--stems", *files, "--angles", "-30,0,30", "--delays", "0,2,-3.5",
                      "-o", str(one)]) == 0
     record = json.loads((one / "scene.json").read_text())
-    assert record["objects"] == ["drums", "bass", "vocals"] and record["delays"] == [0.0, 2.0, -3.5]
+    assert list(record["sources"]) == ["drums", "bass", "vocals"] and record["delays"] == [0.0, 2.0, -3.5]
     vocals = sf.read(str(one / "vocals.wav"), always_2d=True)[0].T
     assert abs(measured_delay(vocals) + 3.5) < 0.1 and abs(measured_angle(vocals) - 30) < 0.5
 
@@ -263,7 +264,7 @@ def test_simulate_command_errors(tmp_path, capsys):
 def test_study_scene_from_the_stempeg_example():
     from shotoku import datasets
 
-    scene = mixing.study_scenes(datasets.example(), "20d", seconds=2.0, seed=0)[0]
+    scene = scenes.study_scenes(datasets.example(), "20d", seconds=2.0, seed=0)[0]
     assert scene.names == ["drums", "bass", "other", "vocals"] and scene.rate == 44100
     assert scene.mixture.shape == (2, 88200)
     for image, angle, tau in zip(scene.images, scene.angles, scene.delays):

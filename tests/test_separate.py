@@ -7,7 +7,7 @@ import shotoku
 from shotoku import metrics, registry
 from shotoku.datasets.synth import render_song
 from shotoku.errors import AudioContentError, ChannelError, ParameterError
-from shotoku.mixing import make_scene
+from shotoku.datasets.scenes import make_scene
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_input_validation():
     bad[0, 3] = np.nan
     with pytest.raises(AudioContentError, match="NaN"):
         shotoku.separate(bad, 44100, method="oracle-irm", references=x[None])
-    with pytest.raises(ParameterError, match="needs the reference"):
+    with pytest.raises(ParameterError, match="needs the true source images"):
         shotoku.separate(x, 44100, method="oracle-irm")
     with pytest.raises(ParameterError, match="no parameter"):
         shotoku.separate(x, 44100, method="oracle-irm", references=x[None], nfft=3)
@@ -56,6 +56,6 @@ def test_input_validation():
         registry.default_method(1)
 
 
-def test_default_method_is_projet_for_stereo():
-    assert registry.default_method(2) == "projet"
+def test_default_method_is_adress_for_stereo():
+    assert registry.default_method(2) == "adress"
     assert registry.default_method(4) == "auxiva"

@@ -39,3 +39,10 @@ class MismatchError(ShotokuError):
 
 class UnknownMethodError(ParameterError):
     """No separator or architecture of that name is registered."""
+
+
+class SeparatorBug(RuntimeError):
+    """A separator broke its contract (an image of the wrong shape, NaN or Inf samples).
+
+    Not a user error: the input was checked before the method ran. The message names the method.
+    """

@@ -14,6 +14,7 @@ import os
 import struct
 import tempfile
 import warnings
+from contextlib import contextmanager
 from math import gcd
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from .errors import AudioContentError, InputFileError, OutputError
 MUSDB_STEMS = ("mixture", "drums", "bass", "other", "vocals")
 
 _CONTAINER_SUFFIXES = (".mp4", ".m4a", ".aac", ".webm", ".mkv", ".opus")
+#: Files read as audio wherever shotoku looks in a folder (sources, tracks, references).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff") + _CONTAINER_SUFFIXES
 
 
 class TruncatedAudioWarning(UserWarning):
@@ -272,6 +275,80 @@ def info(path) -> dict:
     }
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path, mode: int = 0o666):
+    """A temporary path beside ``path`` that becomes ``path`` when the block completes.
+
+    Write the file to the yielded path; on success it is renamed over ``path`` (readers see the
+    old file or the new one, never half of it) with permissions ``mode`` under the user's umask;
+    on any error, Ctrl-C included, it is removed. Every file shotoku writes goes through here.
+    An ``OSError`` becomes :class:`~shotoku.errors.OutputError` naming ``path``.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder '{folder}': {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, mode & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path, record) -> Path:
+    """Write a JSON document (indented, UTF-8, arrays and paths made plain) atomically."""
+    import json
+
+    return write_text(path, json.dumps(jsonable(record), indent=2, ensure_ascii=False, allow_nan=True) + "\n")
+
+
+def jsonable(value):
+    """Values as JSON values: arrays → lists, numpy scalars → numbers, paths → strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 _SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
 
 
@@ -328,28 +405,12 @@ def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect
         raise AudioContentError(f"cannot write '{path}': audio must be (channels, samples) and non-empty")
     if not np.all(np.isfinite(audio)):
         raise AudioContentError(f"cannot write '{path}': audio contains NaN or infinite values")
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext + ".part", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write to folder '{folder}': {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         st = subtype or _SUBTYPES[ext]
         if ext == ".wav" and st == "FLOAT":
             _write_float_wav(tmp, audio, rate)
         else:
             sf.write(tmp, np.clip(audio.T, -1.0, 1.0), int(rate), subtype=st, format=ext.lstrip(".").upper())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
-        raise
     return path
 
 

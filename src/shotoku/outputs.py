@@ -55,39 +55,40 @@ def versions() -> dict:
     }
 
 
-def jsonable(value):
-    """Parameters as JSON values (arrays → lists, numpy scalars → numbers, paths → strings)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
+#: Every folder of images shotoku writes carries a JSON record with this format tag and version.
+RECORD_FORMAT = "shotoku-images"
+RECORD_VERSION = 1
+#: Record file names: a separation's output folder, a scene (mixture plus true images).
+SEPARATION_RECORD = "separation.json"
+SCENE_RECORD = "scene.json"
 
 
 def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
-                 ext: str = ".wav", protect=(), record_name: str = "separation.json") -> dict[str, Path]:
-    """Write each image to ``folder/<source_filename(name)>`` and ``record`` as JSON, atomically.
+                 ext: str = ".wav", protect=(), record_name: str = SEPARATION_RECORD,
+                 mixture: np.ndarray | None = None) -> dict[str, Path]:
+    """Write each image to ``folder/<source_filename(name)>`` and ``record`` as JSON, all or nothing.
 
     images: {source name: float32 [shape=(channels, samples)]}
-    record: JSON-serialisable description of the run; a ``sources`` entry mapping each source
-        name to its file name is added.
+    rate: sample rate in Hz
+    record: JSON-serialisable description of the run; ``format``, ``version``, ``rate`` and
+        ``sources`` (each source name mapped to its file name, in order) are added, and
+        ``mixture`` (its file name) when a mixture is given
+    ext: audio format of the files (``.wav`` float32, ``.flac``, ``.ogg``, ``.mp3``)
     protect: paths never to overwrite (the run's inputs)
-    Returns {source name: final path}.
+    record_name: :data:`SEPARATION_RECORD` or :data:`SCENE_RECORD`
+    mixture: float32 [shape=(channels, samples)] written as ``mixture<ext>`` beside the images
+    Returns {source name: final path}. Files go to a hidden staging folder first and are moved
+    in only when every one is complete; a failure leaves the folder as it was.
     """
-    from .io import save
+    from .io import save, write_json
 
     folder = prepare_folder(folder)
     files = {name: source_filename(name, ext) for name in images}
-    if len(set(files.values())) != len(files):
+    if len(set(files.values())) != len(files) or ("mixture" + ext) in files.values():
         files = {name: f"{i + 1:02d}_{f}" for i, (name, f) in enumerate(files.items())}
+    extra = {} if mixture is None else {"mixture": "mixture" + ext}
     protected = [Path(p).resolve() for p in protect]
-    for f in list(files.values()) + [record_name]:
+    for f in list(files.values()) + list(extra.values()) + [record_name]:
         if (folder / f).resolve() in protected:
             raise OutputError(f"refusing to overwrite the input file '{folder / f}'; choose another output folder")
     try:
@@ -97,12 +98,95 @@ def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
     try:
         for name, f in files.items():
             save(staging / f, images[name], rate)
-        rec = dict(record)
-        rec["sources"] = dict(files)
-        with open(staging / record_name, "w") as fh:
-            json.dump(jsonable(rec), fh, indent=2, ensure_ascii=False)
-        for f in list(files.values()) + [record_name]:
+        if mixture is not None:
+            save(staging / extra["mixture"], mixture, rate)
+        rec = {"format": RECORD_FORMAT, "version": RECORD_VERSION, **dict(record), "rate": int(rate),
+               **extra, "sources": dict(files)}
+        write_json(staging / record_name, rec)
+        for f in list(files.values()) + list(extra.values()) + [record_name]:
             os.replace(staging / f, folder / f)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {name: folder / f for name, f in files.items()}
+
+
+def read_record(folder) -> tuple[str, dict] | None:
+    """``(record file name, record)`` of a folder of images, or ``None`` when it has none."""
+    import json
+
+    from .errors import InputFileError
+
+    folder = Path(folder)
+    for name in (SCENE_RECORD, SEPARATION_RECORD):
+        path = folder / name
+        if path.is_file():
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputFileError(f"cannot read '{path}': {exc}") from None
+            if not isinstance(record, dict):
+                raise InputFileError(f"'{path}' is not a shotoku record; rewrite the folder")
+            return name, record
+    return None
+
+
+def image_files(folder, what: str = "sources") -> dict[str, Path]:
+    """{source name: file} of a folder of per-source audio files, in order.
+
+    A folder written by shotoku (``separate``, ``simulate``, ``demo``) names its sources in its
+    record (``sources``: name → file; older scene records: ``objects`` and ``files``); any other
+    folder: every audio file but ``mixture.*`` and hidden files, named by file stem, sorted.
+    Raises :class:`~shotoku.errors.InputFileError` for a missing folder, a missing file, or no
+    audio at all.
+    """
+    from .errors import InputFileError
+    from .io import AUDIO_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputFileError(f"{what} folder '{folder}' does not exist")
+    if not folder.is_dir():
+        raise InputFileError(f"{what} '{folder}' is not a folder; give a folder of per-source audio files")
+    found = read_record(folder)
+    files: dict[str, Path] = {}
+    if found is not None:
+        record = found[1]
+        if isinstance(record.get("sources"), dict):
+            files = {str(k): folder / str(v) for k, v in record["sources"].items()}
+        elif isinstance(record.get("objects"), list) and isinstance(record.get("files"), list):
+            files = {str(k): folder / str(v) for k, v in zip(record["objects"], record["files"])}
+        for name, path in files.items():
+            if not path.is_file():
+                raise InputFileError(f"{what} file '{path}' for source '{name}' is missing; the folder is incomplete")
+    if not files:
+        files = {f.stem: f for f in sorted(folder.iterdir())
+                 if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES and f.stem.lower() != "mixture"
+                 and not f.name.startswith(".")}
+    if not files:
+        raise InputFileError(f"{what} folder '{folder}' holds no audio files (.wav, .flac, .ogg, .mp3)")
+    return files
+
+
+def load_images(folder, what: str = "sources") -> tuple[dict[str, np.ndarray], int]:
+    """Read a folder of per-source files (:func:`image_files`): ({name: float32 (C, N)}, rate).
+
+    Every file must have the same rate and channel count (:class:`~shotoku.errors.MismatchError`
+    names the odd one out); lengths may differ (the caller decides).
+    """
+    from .errors import MismatchError
+    from .io import load
+
+    images: dict[str, np.ndarray] = {}
+    rate = None
+    first = None
+    for name, path in image_files(folder, what).items():
+        audio, r = load(path)
+        if rate is not None and r != rate:
+            raise MismatchError(f"{what} file '{path.name}' is at {r} Hz but '{first.name}' at {rate} Hz; "
+                                "resample them to one rate")
+        if images and audio.shape[0] != next(iter(images.values())).shape[0]:
+            raise MismatchError(f"{what} file '{path.name}' has {audio.shape[0]} channel(s) but '{first.name}' "
+                                f"{next(iter(images.values())).shape[0]}; give all the same channel count")
+        rate, first = r, first or path
+        images[name] = audio
+    return images, int(rate)

@@ -1,4 +1,7 @@
-"""Multichannel Wiener post-filter for mask-based separators.
+"""Refinement stages for separators' images: the multichannel Wiener post-filter.
+
+A separator's ``postfilter`` parameter turns a stage of this module on; :func:`refine` is the one
+call every method makes.
 
 A mask-based method (DUET, ADRess, a pan mask, a network that predicts spectrograms) leaves
 each source image as the mixture times a mask: the same gain on every channel, so the image
@@ -57,7 +60,7 @@ def smooth_frames_psd(psd, frames):
     return np.maximum(out, 0).astype(np.float32)
 
 
-def postfilter(X, images, iterations=2, smooth_frames=5, floor=0.0):
+def wiener_refinement(X, images, iterations=2, smooth_frames=5, floor=0.0):
     """Rebuild source images with a multichannel Wiener filter fitted to them.
 
     Each iteration: ``(v, R) = spatial_model(images)`` (PSD and full-rank spatial covariance per
@@ -79,7 +82,7 @@ def postfilter(X, images, iterations=2, smooth_frames=5, floor=0.0):
     Example::
 
         masks = ...                          # (J, F, T) from any mask-based method
-        Y = postfilter(X, masks[:, None] * X[None])
+        Y = wiener_refinement(X, masks[:, None] * X[None])
     """
     X = np.asarray(X)
     images = np.asarray(images)
@@ -99,5 +102,18 @@ def postfilter(X, images, iterations=2, smooth_frames=5, floor=0.0):
         if floor > 0:
             psd = np.maximum(psd, np.float32(floor) * mix_power[None])
         out = np.asarray(wiener(X, psd, cov)).astype(np.complex64)
-        out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
     return out
+
+
+def refine(X, images, *, rate: int, hop: int, smooth_seconds: float, iterations: int = 2, floor: float = 0.0):
+    """The Wiener post-filter with its PSD smoothing given in seconds (what separators call).
+
+    X: complex mixture STFT [shape=(C, bins, frames)]
+    images: complex STFT images [shape=(J, C, bins, frames)]
+    rate: sample rate in Hz; hop: STFT hop in samples (together they turn seconds into frames)
+    smooth_seconds: length of the PSDs' moving average (0.2 s suits music, 0.08 s speech)
+    iterations, floor: see :func:`wiener_refinement`
+    returns: complex64 images [shape=(J, C, bins, frames)]
+    """
+    frames = max(1, int(round(smooth_seconds * rate / hop)))
+    return wiener_refinement(X, images, iterations=iterations, smooth_frames=frames, floor=floor)

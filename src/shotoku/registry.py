@@ -1,4 +1,4 @@
-"""The registry of separators.
+"""The registry of separators: every path from a mixture to source images.
 
 A separator is a plain function::
 
@@ -8,15 +8,18 @@ A separator is a plain function::
     rate:    sample rate in Hz
     returns: {source name: float32 image [shape=(channels, samples)]}
 
-It is registered under a name with :func:`register`; ``shotoku.separate(x, rate, method=name)``,
-``shotoku separate --method name`` and the web page all reach it through :func:`get`.
-Its keyword-only parameters (names, defaults, types) are read from its signature, and their
-documentation from its docstring's ``Parameters`` lines (``name: text``), so ``shotoku methods``
-lists them without a second declaration.
+It is registered under a name with :func:`register` (spatial methods, oracles) or
+:func:`add` (trained checkpoints, see :mod:`shotoku.models.catalog`);
+``shotoku.separate(x, rate, method=name)``, ``shotoku separate --method name``, studies and the
+web page all reach it through :func:`get`. Its keyword-only parameters (names, defaults, types)
+are read from its signature, and their documentation from its docstring's ``name: text`` lines,
+so ``shotoku methods`` lists them without a second declaration.
 
-Two keyword parameters have a shared meaning: ``sources`` (number of sources to extract, where the
-method lets the user choose) and ``seed`` (every random choice). Oracle separators take
-``references`` (a dict of reference images) and are flagged ``needs_references``.
+**Shared parameters** (:data:`SHARED`) mean the same for every method that takes them, and a
+caller may pass them to any method without looking at its signature (:meth:`Method.arguments`):
+``seed``, ``device`` and ``progress`` are dropped where a method has no use for them;
+``sources`` is refused by a method whose outputs are fixed (a trained model's targets);
+``references`` is required by the oracles and refused by every other method.
 """
 
 from __future__ import annotations
@@ -27,19 +30,34 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from .errors import ParameterError, UnknownMethodError
 
 # Modules that register separators when imported. Each module calls ``register`` at import time.
 SEPARATOR_MODULES = (
-    "shotoku.separators",
+    "shotoku.oracles",
+    "shotoku.models.catalog",
     "shotoku.spatial.projet",
     "shotoku.spatial.duet",
     "shotoku.spatial.adress",
     "shotoku.spatial.ica",
 )
 
-# The method used when none is named: by channel count of the input.
-DEFAULT_METHODS = {2: ("projet",), "multi": ("auxiva",)}
+# The method used when none is named, by channel count of the input: the best blind method
+# measured on the study scenes (docs/benchmarks.md).
+DEFAULT_METHODS = {2: ("adress",), "multi": ("auxiva",)}
+
+#: Parameters with one meaning wherever they appear: name -> what it means.
+SHARED = {
+    "sources": "number of sources to extract (methods that let the user choose)",
+    "seed": "seed of every random choice; the same seed gives the same images",
+    "device": "torch device: cpu, cuda, cuda:N or auto",
+    "progress": "show progress on a terminal",
+    "references": "the true source images {name: (channels, samples)}, for the oracles",
+}
+#: Shared parameters a caller may always pass; a method that does not take them ignores them.
+OPTIONAL_SHARED = ("seed", "device", "progress")
 
 
 @dataclass
@@ -58,6 +76,9 @@ class Method:
     channels: str = "any"  # "any", "stereo" (exactly 2), "multi" (>= 2)
     needs_references: bool = False
     params: dict[str, Param] = field(default_factory=dict)
+    takes_progress: bool = False
+    #: Parameters a caller must give (no usable default), e.g. a model's ``checkpoint``.
+    required: tuple[str, ...] = ()
 
     def check_channels(self, n_channels: int) -> None:
         from .errors import ChannelError
@@ -74,6 +95,50 @@ class Method:
             )
 
 
+    def arguments(self, params: dict) -> dict:
+        """The keyword arguments to call this method with, from a caller's ``params``.
+
+        Checks every name (:class:`~shotoku.errors.ParameterError` for an unknown one, with the
+        method's parameters listed), drops the optional shared ones it does not take, refuses
+        ``sources`` where the outputs are fixed and ``references`` where they mean nothing, and
+        asks for ``references`` and every required parameter where they are missing.
+        """
+        out = {}
+        for key, value in params.items():
+            if key in self.params or (key == "references" and self.needs_references):
+                out[key] = value
+            elif key == "progress":
+                if self.takes_progress:
+                    out[key] = value
+            elif key in OPTIONAL_SHARED:
+                continue
+            elif key == "sources":
+                raise ParameterError(f"method '{self.name}' does not take a number of sources: its outputs are fixed")
+            elif key == "references":
+                if value is not None:
+                    raise ParameterError(f"method '{self.name}' is not an oracle: it takes no references")
+            else:
+                known = ", ".join(self.params) or "none"
+                raise ParameterError(f"method '{self.name}' has no parameter '{key}'; its parameters: {known}")
+        if self.needs_references and out.get("references") is None:
+            raise ParameterError(f"method '{self.name}' is an oracle: it needs the true source images "
+                                 "(references=..., or --references DIR)")
+        for key in self.required:
+            if out.get(key) in (None, ""):
+                raise ParameterError(f"method '{self.name}' needs {key}=...: {self.params[key].doc}")
+        if "sources" in out:
+            n = out["sources"]
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ParameterError(f"sources must be a whole number of at least 1, got {n!r}")
+        return out
+
+    def settings(self, arguments: dict) -> dict:
+        """Every parameter's value in a call with ``arguments`` (defaults filled in), for records."""
+        values = {name: p.default for name, p in self.params.items()}
+        values.update({k: v for k, v in arguments.items() if k in self.params})
+        return values
+
+
 _REGISTRY: dict[str, Method] = {}
 _LOADED = False
 
@@ -87,25 +152,50 @@ def _param_docs(doc: str) -> dict[str, str]:
     return out
 
 
+def method_from_function(name: str, func: Callable, *, description: str, channels: str = "any",
+                         needs_references: bool = False, defaults: dict | None = None,
+                         required: tuple[str, ...] = ()) -> Method:
+    """A :class:`Method` for ``func``, its parameters read from its signature and docstring.
+
+    defaults: replace some signature defaults (a shipped model fixes its ``checkpoint``)
+    required: parameters the caller must give
+    """
+    docs = _param_docs(func.__doc__ or "")
+    params = {}
+    takes_progress = False
+    for p in inspect.signature(func).parameters.values():
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.name == "references":
+            continue
+        if p.name == "progress":
+            takes_progress = True
+            continue
+        default = p.default if p.default is not inspect.Parameter.empty else None
+        if defaults and p.name in defaults:
+            default = defaults[p.name]
+        ptype = type(default) if default is not None else str
+        params[p.name] = Param(p.name, default, ptype, docs.get(p.name, "") or SHARED.get(p.name, ""))
+    return Method(name, func, description, channels, needs_references, params, takes_progress, tuple(required))
+
+
+def add(method: Method) -> Method:
+    """Put ``method`` in the registry under its name (replacing one of the same name)."""
+    _REGISTRY[method.name] = method
+    return method
+
+
 def register(
     name: str,
     *,
     description: str,
     channels: str = "any",
     needs_references: bool = False,
+    required: tuple[str, ...] = (),
 ) -> Callable[[Callable], Callable]:
     """Register a separator function under ``name`` (decorator)."""
 
     def deco(func: Callable) -> Callable:
-        docs = _param_docs(func.__doc__ or "")
-        params = {}
-        for p in inspect.signature(func).parameters.values():
-            if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.name in ("references", "progress"):
-                continue
-            default = p.default if p.default is not inspect.Parameter.empty else None
-            ptype = type(default) if default is not None else str
-            params[p.name] = Param(p.name, default, ptype, docs.get(p.name, ""))
-        _REGISTRY[name] = Method(name, func, description, channels, needs_references, params)
+        add(method_from_function(name, func, description=description, channels=channels,
+                                 needs_references=needs_references, required=required))
         return func
 
     return deco
@@ -142,8 +232,9 @@ def available() -> list[Method]:
 def default_method(n_channels: int) -> str:
     """The method used when none is named, for input with ``n_channels`` channels.
 
-    Stereo: ``projet``; more channels: ``auxiva``. Mono input has no spatial cue, so there is
-    no default: :class:`~shotoku.errors.ChannelError` asks for a trained model instead.
+    Stereo: ``adress`` (with its Wiener post-filter: the best blind method measured on the study
+    scenes, docs/benchmarks.md); more channels: ``auxiva``. Mono input has no spatial cue, so
+    there is no default: :class:`~shotoku.errors.ChannelError` asks for a trained model instead.
     """
     from .errors import ChannelError
 
@@ -154,7 +245,7 @@ def default_method(n_channels: int) -> str:
             return name
     raise ChannelError(
         f"no default method for {n_channels}-channel input: spatial methods need 2 or more "
-        "channels; separate mono audio with a trained model (--model CHECKPOINT)"
+        "channels; separate mono audio with a trained model (--method model --param checkpoint=PATH)"
     )
 
 
@@ -170,7 +261,12 @@ def convert_param(method: Method, key: str, value: str) -> Any:
             if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise ValueError(value)
             return low in ("1", "true", "yes", "on")
-        if p.type in (int, float, str):
+        if p.type is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError(value)
+            return int(number)
+        if p.type in (float, str):
             return p.type(value)
         if p.type in (tuple, list):
             return tuple(float(v) for v in value.split(",") if v.strip())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import registry
-from .errors import AudioContentError, ParameterError
+from .errors import AudioContentError, ParameterError, SeparatorBug
 
 
 def check_mixture(mixture) -> np.ndarray:
@@ -30,6 +33,66 @@ def check_mixture(mixture) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def check_rate(rate) -> int:
+    """``rate`` as an int, or :class:`~shotoku.errors.ParameterError` unless a positive integer."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+        raise ParameterError(f"the sample rate must be a positive integer, got {rate!r}")
+    return int(rate)
+
+
+def check_images(name: str, images, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """A method's output as {name: contiguous float32 (C, N)}, checked against the mixture.
+
+    A wrong shape or a non-finite sample is a bug of the method, not something the user did:
+    :class:`~shotoku.errors.SeparatorBug` names the method and the image.
+    """
+    if not isinstance(images, dict) or not images:
+        raise SeparatorBug(f"method '{name}' returned {type(images).__name__} instead of a non-empty dict of images")
+    out = {}
+    for k, v in images.items():
+        v = np.ascontiguousarray(v, dtype=np.float32)
+        if v.shape != shape:
+            raise SeparatorBug(f"method '{name}' returned image '{k}' of shape {v.shape}, expected {shape}")
+        if not np.all(np.isfinite(v)):
+            raise SeparatorBug(f"method '{name}' returned non-finite samples in image '{k}'")
+        out[str(k)] = v
+    return out
+
+
+@dataclass
+class Separation:
+    """What a run of :func:`run` gives: the images and how they were made.
+
+    images: {source name: float32 [shape=(channels, samples)]}
+    method: the registered method's name
+    parameters: every parameter's value, defaults filled in (``references`` left out)
+    seconds: wall-clock time of the separation
+    """
+
+    images: dict[str, np.ndarray]
+    method: str
+    parameters: dict
+    seconds: float
+
+
+def run(mixture, rate: int, method: str | None = None, **params) -> Separation:
+    """Separate a mixture and say how: :func:`separate` plus the parameters used and the time.
+
+    Same arguments as :func:`separate`. ``separation.json`` records ``method`` and
+    ``parameters`` from here, so every run, whatever its method, lists what produced it.
+    """
+    x = check_mixture(mixture)
+    rate = check_rate(rate)
+    name = method or registry.default_method(x.shape[0])
+    m = registry.get(name)
+    m.check_channels(x.shape[0])
+    arguments = m.arguments(params)
+    t0 = time.perf_counter()
+    images = m.func(x, rate, **arguments)
+    seconds = time.perf_counter() - t0
+    return Separation(check_images(name, images, x.shape), name, m.settings(arguments), seconds)
+
+
 def separate(mixture, rate: int, method: str | None = None, **params) -> dict[str, np.ndarray]:
     """Separate a mixture into source images.
 
@@ -37,14 +100,16 @@ def separate(mixture, rate: int, method: str | None = None, **params) -> dict[st
     ----------
     mixture: float array [shape=(channels, samples)] (1-D is taken as mono)
     rate: sample rate in Hz
-    method: a registered method name (``shotoku methods`` lists them); default: ``projet`` for
-        stereo input, ``auxiva`` for more channels
-    **params: the method's parameters (``sources``, ``seed``, ...; oracle methods take
-        ``references``: {name: image [shape=(channels, samples)]})
+    method: a registered method name (``shotoku methods`` lists them: spatial methods, oracles,
+        ``model`` with ``checkpoint=PATH``, shipped models); default: ``adress`` for stereo
+        input, ``auxiva`` for more channels
+    **params: the method's parameters, and the shared ones any method accepts
+        (:data:`shotoku.registry.SHARED`: ``sources``, ``seed``, ``device``, ``progress``;
+        oracles take ``references``: {name: image [shape=(channels, samples)]})
 
     Returns
     -------
-    images: {source name: float32 [shape=(channels, samples)]}, same shape as the mixture.
+    images: {source name: float32 [shape=(channels, samples)]}, each with the mixture's shape.
     Silent input gives silent images.
 
     Example
@@ -55,23 +120,4 @@ def separate(mixture, rate: int, method: str | None = None, **params) -> dict[st
     >>> [im.shape for im in images.values()]
     [(2, 44100), (2, 44100)]
     """
-    x = check_mixture(mixture)
-    if not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise ParameterError(f"the sample rate must be a positive integer, got {rate!r}")
-    name = method or registry.default_method(x.shape[0])
-    m = registry.get(name)
-    m.check_channels(x.shape[0])
-    if m.needs_references and params.get("references") is None:
-        raise ParameterError(f"method '{name}' is an oracle: it needs the reference images (references=...)")
-    unknown = set(params) - set(m.params) - {"references", "progress"}
-    if unknown:
-        known = ", ".join(m.params) or "none"
-        raise ParameterError(f"method '{name}' has no parameter {', '.join(sorted(unknown))}; its parameters: {known}")
-    images = m.func(x, int(rate), **params)
-    out = {}
-    for k, v in images.items():
-        v = np.asarray(v, dtype=np.float32)
-        if v.shape != x.shape:
-            raise RuntimeError(f"method '{name}' returned image '{k}' of shape {v.shape}, expected {x.shape}")
-        out[k] = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
-    return out
+    return run(mixture, rate, method, **params).images

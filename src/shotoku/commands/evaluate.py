@@ -10,21 +10,10 @@ SDR (Hungarian assignment) and the pairing is printed.
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import sys
-import warnings
-from pathlib import Path
-
-import numpy as np
-
-from ..errors import InputFileError, MismatchError, OutputError, ParameterError
 
 NAME = "evaluate"
 HELP = "score separated sources against references (BSS Eval v4: SDR, ISR, SIR, SAR; museval-compatible)"
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a")
 
 
 def add_arguments(p):
@@ -40,200 +29,64 @@ def add_arguments(p):
                         "every reference has a namesake and by SDR otherwise (default)")
 
 
-def _key(name: str) -> str:
-    """Name as it survives in file names: 'object_1 (-30°)' ~ 'object_1_-30deg' ~ 'object_1_-30_'."""
-    s = name.lower().replace("°", "deg")
-    return re.sub(r"[^a-z0-9]+", "", s)
+def check_lengths(refs: dict, ests: dict, what_refs: str, what_ests: str) -> int:
+    """The common length of all files, or :class:`MismatchError` naming the files that differ."""
+    from ..errors import MismatchError
+
+    lengths = {f"{what_refs}/{k}": v.shape[-1] for k, v in refs.items()}
+    lengths.update({f"{what_ests}/{k}": v.shape[-1] for k, v in ests.items()})
+    if len(set(lengths.values())) > 1:
+        first = next(iter(lengths))
+        odd = next(k for k, n in lengths.items() if n != lengths[first])
+        raise MismatchError(f"'{odd}' is {lengths[odd]} samples long but '{first}' {lengths[first]}; "
+                            "scores need sources of one length (nothing is padded or cut)")
+    return next(iter(lengths.values()))
 
 
-def read_sources(folder, what: str) -> tuple[list[str], list[Path]]:
-    """Source names and files of a folder (see the module docstring for the layouts understood)."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise InputFileError(f"{what} folder '{folder}' does not exist")
-    if not folder.is_dir():
-        raise InputFileError(f"{what} '{folder}' is not a folder; give a folder of per-source audio files")
-    for record_name, key in (("scene.json", "objects"), ("separation.json", "sources")):
-        record_path = folder / record_name
-        if not record_path.exists():
-            continue
-        try:
-            record = json.loads(record_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputFileError(f"cannot read '{record_path}': {exc}") from None
-        if key == "objects" and isinstance(record.get("objects"), list):
-            names = [str(n) for n in record["objects"]]
-            files = record.get("files")
-            if isinstance(files, list) and len(files) == len(names):
-                return names, [folder / str(f) for f in files]
-            return names, [_find(folder, n, what) for n in names]
-        if key == "sources" and isinstance(record.get("sources"), dict):
-            names = [str(n) for n in record["sources"]]
-            return names, [folder / str(f) for f in record["sources"].values()]
-    files = sorted(
-        f for f in folder.iterdir()
-        if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES and f.stem.lower() != "mixture" and not f.name.startswith(".")
-    )
-    if not files:
-        raise InputFileError(f"{what} folder '{folder}' holds no audio files (.wav, .flac, .ogg, .mp3)")
-    return [f.stem for f in files], files
-
-
-def _find(folder: Path, name: str, what: str) -> Path:
-    for f in sorted(folder.iterdir()):
-        if f.suffix.lower() in AUDIO_SUFFIXES and (f.stem == name or _key(f.stem) == _key(name)):
-            return f
-    raise InputFileError(f"{what} folder '{folder}' has no audio file for source '{name}'")
-
-
-def load_sources(files: list[Path], names: list[str], what: str) -> tuple[list[np.ndarray], int]:
-    """Audio of each file [shape=(channels, samples)] and the common rate; MismatchError otherwise."""
-    from ..io import load
-
-    audio, rate = [], None
-    for name, f in zip(names, files):
-        if not f.exists():
-            raise InputFileError(f"{what} file '{f}' for source '{name}' does not exist")
-        x, r = load(f)
-        if rate is not None and r != rate:
-            raise MismatchError(
-                f"{what} '{f.name}' is at {r} Hz but '{files[0].name}' at {rate} Hz; resample them to one rate"
-            )
-        rate = r
-        audio.append(x)
-    channels = {x.shape[0] for x in audio}
-    if len(channels) > 1:
-        raise MismatchError(f"{what} files have different channel counts {sorted(channels)}; give all the same")
-    return audio, rate
-
-
-def pair_by_name(ref_names: list[str], est_names: list[str]) -> list[int] | None:
-    """Index of each reference's namesake estimate (exact name, else same letters and digits)."""
-    order = []
-    for name in ref_names:
-        exact = [i for i, e in enumerate(est_names) if e == name]
-        loose = [i for i, e in enumerate(est_names) if _key(e) == _key(name)]
-        hits = exact or loose
-        if len(hits) != 1:
-            return None
-        order.append(hits[0])
-    return order if len(set(order)) == len(order) else None
-
-
-def _stack(audio: list[np.ndarray], n: int) -> np.ndarray:
-    """(sources, channels, n) float32, each zero-padded or cut to n samples."""
-    out = np.zeros((len(audio), audio[0].shape[0], n), dtype=np.float32)
-    for i, x in enumerate(audio):
-        k = min(n, x.shape[-1])
-        out[i, :, :k] = x[:, :k]
-    return out
-
-
-def _seconds(value: float | None, name: str) -> float | None:
-    if value is None:
-        return None
-    if math.isnan(value) or value <= 0:
-        raise ParameterError(f"--{name} must be a positive number of seconds (got {value})")
-    return value
-
-
-def plot_scores(path, names: list[str], scores) -> Path:
-    """Box plots of the framewise SDR, ISR, SIR and SAR of each source (NaN frames left out)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..metrics import METRICS
-
-    fig, axes = plt.subplots(2, 2, figsize=(max(6.0, 2.0 + 1.4 * len(names)), 6.5), squeeze=False)
-    for ax, metric in zip(axes.ravel(), METRICS):
-        values = scores.metric(metric)
-        data = [v[np.isfinite(v)] for v in values]
-        ax.boxplot(data, showfliers=True)
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{metric} (dB)")
-        ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"BSS Eval v4, {scores.window:g} s frames", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        fig.savefig(path, dpi=100)
-    except OSError as exc:
-        raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
-    return path
+def report(result, refs_label: str, ests_label: str, samples: int) -> None:
+    """Print a scoring result: what was paired with what, and the table of medians."""
+    print(f"references: {refs_label} ({len(result.references)} sources, {samples / result.rate:.2f} s at {result.rate} Hz)")
+    print(f"estimates:  {ests_label}")
+    if result.pairing == "sdr":
+        print("estimates paired with references by best mean SDR (names differ):")
+        for r, e in zip(result.references, result.estimates):
+            print(f"  {r} <- {e}")
+    if result.unused:
+        print(f"not scored (no matching reference): {', '.join(result.unused)}")
+    print(result.table())
 
 
 def run(args) -> int:
-    from ..metrics import RankDeficientWarning, bss_eval_images, match_sources, score_table, write_museval_json
+    from ..errors import MismatchError, OutputError, ParameterError
+    from ..evaluation import score
+    from ..outputs import load_images
+    from ..plotting import check_figure_path
 
-    window_s = _seconds(args.window, "window")
-    hop_s = _seconds(args.hop, "hop")
-    for option in (args.json, args.plot):
-        if option and not Path(option).parent.exists() and str(Path(option).parent) not in ("", "."):
-            raise OutputError(f"the folder of '{option}' does not exist; create it first")
+    for value, option in ((args.window, "--window"), (args.hop, "--hop")):
+        if value is not None and not value > 0:
+            raise ParameterError(f"{option} must be a positive number of seconds (got {value})")
+    if args.plot:
+        check_figure_path(args.plot)
+    if args.json:
+        from pathlib import Path
 
-    ref_names, ref_files = read_sources(args.refs, "references")
-    est_names, est_files = read_sources(args.ests, "estimates")
-    refs, rate = load_sources(ref_files, ref_names, "reference")
-    ests, est_rate = load_sources(est_files, est_names, "estimate")
+        folder = Path(args.json).parent
+        if not folder.is_dir():
+            raise OutputError(f"the folder of '{args.json}' does not exist; create it first")
+    refs, rate = load_images(args.refs, "references")
+    ests, est_rate = load_images(args.ests, "estimates")
     if est_rate != rate:
         raise MismatchError(f"estimates are at {est_rate} Hz but references at {rate} Hz; resample them to one rate")
-    if ests[0].shape[0] != refs[0].shape[0]:
-        raise MismatchError(
-            f"estimates have {ests[0].shape[0]} channels but references {refs[0].shape[0]}; give the same channel count"
-        )
-    lengths = {x.shape[-1] for x in refs}
-    if len(lengths) > 1:
-        raise MismatchError(f"reference files differ in length ({min(lengths)} to {max(lengths)} samples); trim them to one length")
-    n = refs[0].shape[-1]
-    ref_arr = _stack(refs, n)
-    est_arr = _stack(ests, n)
-
-    order = pair_by_name(ref_names, est_names) if args.match in ("auto", "name") else None
-    how = "name"
-    if order is None:
-        if args.match == "name":
-            missing = [r for r in ref_names if not any(_key(e) == _key(r) for e in est_names)]
-            raise MismatchError(
-                f"no estimate named like reference(s) {', '.join(missing) or ref_names}; "
-                "rename the files or use --match sdr"
-            )
-        if len(est_names) < len(ref_names):
-            raise MismatchError(
-                f"{len(ref_names)} references but only {len(est_names)} estimates, and their names do not match; "
-                "give one estimate per reference"
-            )
-        order, _ = match_sources(ref_arr, est_arr, rate)
-        order = [int(i) for i in order]
-        how = "sdr"
-    window = math.inf if math.isinf(window_s) else int(round(window_s * rate))
-    hop = None if hop_s is None else (math.inf if math.isinf(hop_s) else int(round(hop_s * rate)))
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RankDeficientWarning)
-        scores = bss_eval_images(ref_arr, est_arr[order], rate, window=window, hop=hop)
-    for w in caught:
-        if issubclass(w.category, RankDeficientWarning):
-            print(f"shotoku: warning: {w.message}", file=sys.stderr)
-
-    print(f"references: {args.refs} ({len(ref_names)} sources, {n / rate:.2f} s at {rate} Hz)")
-    print(f"estimates:  {args.ests}")
-    if how == "sdr":
-        print("estimates paired with references by best mean SDR (names differ):")
-        for r, i in zip(ref_names, order):
-            print(f"  {r} <- {est_names[i]}")
-    unused = [est_names[i] for i in range(len(est_names)) if i not in order]
-    if unused:
-        print(f"not scored (no matching reference): {', '.join(unused)}")
-    frames = len(scores.times)
-    print(score_table(ref_names, scores, title=f"median over {frames} frame(s) of {scores.window:g} s (dB):"))
+    samples = check_lengths(refs, ests, args.refs, args.ests)
+    result = score(refs, ests, rate, match=args.match, window=args.window,
+                   hop=None if args.hop is None else args.hop)
+    for message in result.warnings:
+        print(f"shotoku: warning: {message}", file=sys.stderr)
+    report(result, args.refs, args.ests, samples)
     if args.json:
-        write_museval_json(args.json, ref_names, scores)
+        result.write_json(args.json)
         print(f"framewise scores: {args.json}")
     if args.plot:
-        plot_scores(args.plot, ref_names, scores)
+        result.plot(args.plot)
         print(f"box plots: {args.plot}")
     return 0

@@ -18,7 +18,7 @@ def add_arguments(p):
 def run(args) -> int:
     methods = [registry.get(args.name)] if args.name else registry.available()
     if args.json:
-        from ..outputs import jsonable
+        from ..io import jsonable
 
         print(json.dumps([
             {"name": m.name, "description": m.description, "channels": m.channels,

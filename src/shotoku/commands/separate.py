@@ -7,8 +7,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from .. import registry
 from ..errors import ParameterError
 
@@ -19,9 +17,9 @@ HELP = "separate a recording into source images (one file per source plus separa
 def add_arguments(p):
     p.add_argument("input", help="audio file (wav, flac, ogg, mp3, .stem.mp4)")
     p.add_argument("-o", "--outdir", required=True, help="folder for the source images")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("-m", "--method", help="separation method (see 'shotoku methods'); default: projet for stereo")
-    g.add_argument("--model", metavar="CHECKPOINT", help="separate with a trained model checkpoint")
+    p.add_argument("-m", "--method", help="separation method (see 'shotoku methods'); default: adress for stereo")
+    p.add_argument("--model", metavar="CHECKPOINT",
+                   help="a trained checkpoint: shorthand for --method model --param checkpoint=CHECKPOINT")
     p.add_argument("-n", "--sources", type=int, help="number of sources to extract (spatial methods)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a method parameter; repeat for several (see 'shotoku methods')")
@@ -30,32 +28,35 @@ def add_arguments(p):
                    help="folder of true source files, for the oracle methods")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "ogg", "mp3"],
                    help="output file format (default wav, float32)")
-    p.add_argument("--device", default="cpu", help="torch device for models and PROJET (cpu, cuda, auto)")
-    p.add_argument("--wiener", action="store_true", help="multichannel Wiener post-filter for models")
+    p.add_argument("--device", default=None, help="torch device for models and PROJET (cpu, cuda, auto)")
+    p.add_argument("--wiener", action="store_true",
+                   help="shorthand for --param postfilter=true (the Wiener post-filter of a model)")
 
 
-def _load_references(folder, rate, shape):
-    from ..errors import InputFileError, MismatchError
-    from ..io import load
+def parse_params(method, pairs) -> dict:
+    """``KEY=VALUE`` strings to a method's typed parameters."""
+    params = {}
+    for kv in pairs:
+        if "=" not in kv:
+            raise ParameterError(f"--param expects KEY=VALUE, got '{kv}'")
+        k, v = kv.split("=", 1)
+        params[k.strip()] = registry.convert_param(method, k.strip(), v.strip())
+    return params
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputFileError(f"references folder '{folder}' does not exist")
-    refs, paths = {}, []
-    for f in sorted(folder.iterdir()):
-        if f.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3") and f.stem != "mixture":
-            a, r = load(f)
-            if r != rate:
-                raise MismatchError(f"reference '{f.name}' is at {r} Hz, the mixture at {rate} Hz")
-            if a.shape[0] != shape[0]:
-                raise MismatchError(f"reference '{f.name}' has {a.shape[0]} channel(s), the mixture {shape[0]}")
-            n = shape[1]
-            a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
-            refs[f.stem] = a
-            paths.append(f)
-    if not refs:
-        raise InputFileError(f"no reference audio files in '{folder}'")
-    return refs, paths
+
+def load_references(folder, rate: int, shape) -> tuple[dict, list[Path]]:
+    """Reference images of a folder for an oracle: ({name: (C, N)}, files), checked against the mixture."""
+    from ..errors import MismatchError
+    from ..outputs import image_files, load_images
+
+    refs, r = load_images(folder, "references")
+    if r != rate:
+        raise MismatchError(f"references in '{folder}' are at {r} Hz, the mixture at {rate} Hz; resample them")
+    for name, a in refs.items():
+        if a.shape != tuple(shape):
+            raise MismatchError(f"reference '{name}' is {a.shape[0]} channel(s) x {a.shape[1]} samples, the mixture "
+                                f"{shape[0]} x {shape[1]}; give references that match the mixture")
+    return refs, list(image_files(folder, "references").values())
 
 
 def run(args) -> int:
@@ -63,8 +64,16 @@ def run(args) -> int:
     from ..io import load
     from ..outputs import prepare_folder, versions, write_images
 
-    timings = {}
+    if args.model and args.method and args.method != "model":
+        raise ParameterError("--model CHECKPOINT is --method model; give one of --model and --method")
+    method_name = "model" if args.model else args.method
+    if method_name:
+        method = registry.get(method_name)
+        params = parse_params(method, args.param)
+    else:
+        method, params = None, None  # the default depends on the input's channels
     outdir = prepare_folder(args.outdir)
+    timings = {}
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -73,59 +82,41 @@ def run(args) -> int:
         print(f"shotoku: warning: {w.message}", file=sys.stderr)
     mixture = separation.check_mixture(mixture)
     timings["load_s"] = time.perf_counter() - t0
-
-    params: dict = {}
-    inputs = [Path(args.input)]
+    if method is None:
+        method = registry.get(registry.default_method(mixture.shape[0]))
+        params = parse_params(method, args.param)
     if args.model:
-        if args.param or args.sources:
-            raise ParameterError("--param and --sources apply to --method, not to --model")
-        from ..models.apply import load_separator
-
-        separator = load_separator(args.model, device=args.device, wiener=args.wiener)
-        method_name = f"model:{Path(args.model).name}"
-        run_sep = lambda: separator(mixture, rate)  # noqa: E731
-    else:
-        method_name = args.method or registry.default_method(mixture.shape[0])
-        method = registry.get(method_name)
-        method.check_channels(mixture.shape[0])
-        for kv in args.param:
-            if "=" not in kv:
-                raise ParameterError(f"--param expects KEY=VALUE, got '{kv}'")
-            k, v = kv.split("=", 1)
-            params[k.strip()] = registry.convert_param(method, k.strip(), v.strip())
-        if args.sources is not None:
-            if "sources" not in method.params:
-                raise ParameterError(f"method '{method_name}' does not take a number of sources")
-            if args.sources < 1:
-                raise ParameterError("--sources must be at least 1")
-            params["sources"] = args.sources
-        if "seed" in method.params:
-            params["seed"] = args.seed
-        if "device" in method.params and args.device != "cpu":
-            params["device"] = args.device
-        call = dict(params)
-        if method.needs_references:
-            if not args.references:
-                raise ParameterError(f"method '{method_name}' is an oracle: give the true sources with --references DIR")
-            call["references"], ref_paths = _load_references(args.references, rate, mixture.shape)
-            inputs += ref_paths
-        run_sep = lambda: separation.separate(mixture, rate, method=method_name, **call)  # noqa: E731
+        params["checkpoint"] = args.model
+    if args.wiener:
+        params["postfilter"] = True
+    if args.sources is not None:
+        params["sources"] = args.sources
+    if args.device is not None:
+        params["device"] = args.device
+    inputs = [Path(args.input)]
+    if method.needs_references:
+        if not args.references:
+            raise ParameterError(f"method '{method.name}' is an oracle: give the true sources with --references DIR")
+        params["references"], ref_files = load_references(args.references, rate, mixture.shape)
+        inputs += ref_files
+    elif args.references:
+        raise ParameterError(f"--references goes with the oracle methods; '{method.name}' takes none")
 
     if sys.stderr.isatty():
-        print(f"separating {args.input} with {method_name} ...", file=sys.stderr)
-    t0 = time.perf_counter()
-    images = run_sep()
-    timings["separate_s"] = time.perf_counter() - t0
-
+        print(f"separating {args.input} with {method.name} ...", file=sys.stderr)
+    result = separation.run(mixture, rate, method.name, seed=args.seed, progress=sys.stderr.isatty(), **params)
+    timings["separate_s"] = result.seconds
     record = {
-        "input": str(Path(args.input).resolve()), "method": method_name, "parameters": params,
-        "seed": args.seed, "rate": rate, "channels": mixture.shape[0], "samples": mixture.shape[1],
+        "input": str(Path(args.input).resolve()), "method": result.method, "parameters": result.parameters,
+        "seed": args.seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
         "versions": versions(), "timings": timings,
     }
+    if method.needs_references:
+        record["references"] = str(Path(args.references).resolve())
     t0 = time.perf_counter()
-    paths = write_images(outdir, images, rate, record, ext="." + args.format, protect=inputs)
+    paths = write_images(outdir, result.images, rate, record, ext="." + args.format, protect=inputs)
     timings["write_s"] = time.perf_counter() - t0
-    print(f"{len(paths)} source image(s) in {outdir}/ ({method_name}, {timings['separate_s']:.1f} s):")
+    print(f"{len(paths)} source image(s) in {outdir}/ ({result.method}, {result.seconds:.1f} s):")
     for name, path in paths.items():
         print(f"  {path.name:32s} {name}")
     return 0

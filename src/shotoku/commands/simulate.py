@@ -7,7 +7,7 @@ Study sets, from a dataset's stems::
     shotoku simulate --example -o data/example-study
 
 write ``OUT/<condition>/<NNN>/{mixture.wav, drums.wav, bass.wav, other.wav, vocals.wav,
-scene.json}`` and an index ``OUT/study.json``. One explicit scene::
+scene.json}`` and an index ``OUT/scenes.json``. One explicit scene::
 
     shotoku simulate --stems a.wav b.wav c.wav d.wav --angles -30,-10,10,30 --delays 0,2,-3,1.5 -o OUT
 
@@ -16,7 +16,6 @@ writes ``OUT/{mixture.wav, a.wav, ..., scene.json}``.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ _NUMBERS = re.compile(r"^-\d+$|^-\d*\.\d+$|^-?\d*\.?\d+(,\s*-?\d*\.?\d+)+$")
 
 
 def add_arguments(p):
-    from ..mixing import CONDITIONS
+    from ..datasets.scenes import CONDITIONS
 
     if hasattr(p, "_negative_number_matcher"):
         p._negative_number_matcher = _NUMBERS
@@ -79,7 +78,7 @@ def _one_scene(args) -> int:
 
     from .. import io
     from ..errors import MismatchError, ParameterError
-    from ..mixing import downmix, scene_from_objects, write_scene
+    from ..datasets.scenes import downmix, scene_from_objects, write_scene
 
     angles = _numbers(args.angles, "angles")
     if angles is None:
@@ -100,7 +99,7 @@ def _one_scene(args) -> int:
     names = [s[: -len(".stem.mp4")] if s.endswith(".stem.mp4") else Path(s).stem for s in stems]
     if len(set(names)) != len(names):
         names = [f"object_{k + 1}" for k in range(len(names))]
-    meta = {"sources": [str(f) for f in args.stems], "trimmed_to": n}
+    meta = {"stem_files": [str(f) for f in args.stems], "trimmed_to": n}
     scene = scene_from_objects(np.stack([o[:n] for o in objects]), angles, delays, rate=rate, names=names,
                                normalize=None if args.no_normalize else "rms", meta=meta)
     out = write_scene(args.outdir, scene, protect=args.stems)
@@ -136,7 +135,8 @@ def run(args) -> int:
     if args.stems:
         return _one_scene(args)
     from ..errors import ParameterError
-    from ..mixing import study_scenes, write_scene
+    from ..datasets.scenes import study_scenes, write_scene
+    from ..io import write_json
 
     if args.angles or args.delays:
         raise ParameterError("--angles and --delays go with --stems; the study sets fix their own")
@@ -152,9 +152,7 @@ def run(args) -> int:
                       "track": scene.meta["track"], "offset": scene.meta["offset"],
                       "duration": scene.meta["duration"], "objects": scene.names,
                       "angles": scene.angles, "delays": scene.delays})
-    tmp = out / ".study.json.part"
-    tmp.write_text(json.dumps({"seed": args.seed, "seconds": args.seconds, "scenes": index}, indent=1) + "\n")
-    tmp.replace(out / "study.json")
+    write_json(out / "scenes.json", {"seed": args.seed, "seconds": args.seconds, "scenes": index})
     conditions = sorted({s.meta["condition"] for s in scenes}, key=lambda c: [*"10 20 30 20d".split()].index(c))
-    print(f"{len(scenes)} scenes ({', '.join(conditions)}) in {out}; index: {out / 'study.json'}")
+    print(f"{len(scenes)} scenes ({', '.join(conditions)}) in {out}; index: {out / 'scenes.json'}")
     return 0

@@ -22,12 +22,11 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..errors import AudioContentError, InputFileError, MismatchError, ParameterError
+from ..io import AUDIO_SUFFIXES
 from .track import Track
 
 #: Extensions of files read with libsndfile, which can seek to a sample without decoding.
 SEEKABLE_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
-#: Every extension a folder reader accepts as a stem file.
-AUDIO_SUFFIXES = SEEKABLE_SUFFIXES + (".mp3", ".m4a", ".mp4", ".opus", ".webm")
 
 #: Marks an argument left out (``None`` has a meaning of its own).
 DEFAULT = object()

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from ..errors import InputFileError
-from .collection import AUDIO_SUFFIXES, Dataset, Entry, files_info, files_loader, require_folder
+from ..io import AUDIO_SUFFIXES
+from .collection import Dataset, Entry, files_info, files_loader, require_folder
 
 #: Canonical stem order: MUSDB's stems first, then any other name alphabetically.
 STEM_ORDER = ("drums", "bass", "other", "vocals")

@@ -30,7 +30,6 @@ Public API: :func:`pan`, :func:`pan_gains`, :func:`delay_signal`, :func:`make_sc
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +38,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import fft as sp_fft
 
-from .errors import AudioContentError, OutputError, ParameterError
-from .panning import pan_gains
+from ..errors import AudioContentError, ParameterError
+from ..panning import pan_gains
 
 #: Target RMS of every object when ``normalize="rms"`` (−20 dBFS), before the scene-wide
 #: limiter that keeps the mixture's peak below :data:`PEAK_LIMIT`.
@@ -242,8 +241,8 @@ class Scene:
     meta: dict = field(default_factory=dict)
 
     @property
-    def sources(self) -> dict[str, np.ndarray]:
-        """{name: (2, N) image}, the shape every separator and metric takes."""
+    def references(self) -> dict[str, np.ndarray]:
+        """{name: (2, N) image}: the true images, as every separator's output and the scoring take them."""
         return {n: self.images[i] for i, n in enumerate(self.names)}
 
 
@@ -389,74 +388,65 @@ def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: 
 # files
 
 
-def _file_name(name: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
-    return safe or "object"
-
-
 def write_scene(folder, scene: Scene, protect: Iterable = ()) -> Path:
-    """Write a scene: ``mixture.wav``, one ``<name>.wav`` per object image, ``scene.json``.
+    """Write a scene: ``mixture.wav``, one file per object image, and ``scene.json``, all or nothing.
 
     folder: the scene's folder (created)
     scene: a :class:`Scene`
     protect: paths that must not be overwritten (the inputs)
 
-    Files are float32 WAV written atomically (:func:`shotoku.io.save`). ``scene.json`` holds
-    ``objects`` (names in order), ``files``, ``angles`` (degrees), ``delays`` (samples),
-    ``rate``, ``samples``, the pan law, and ``meta`` (condition, seed, source track, offset).
+    Files are float32 WAV; the record is the one every folder of images carries
+    (:func:`shotoku.outputs.write_images`: ``sources`` maps each object name to its file, in
+    order; ``mixture``; ``rate``) plus ``angles`` (degrees) and ``delays`` (samples) in the
+    objects' order, the pan law and delay convention, and ``meta`` entries (condition, seed,
+    source track, offset, ...). ``shotoku evaluate``, :func:`read_scene` and studies read it.
     Returns the folder.
     """
-    from . import io
+    from ..outputs import SCENE_RECORD, write_images
 
-    folder = Path(folder)
-    files = [_file_name(n) + ".wav" for n in scene.names]
-    if len(set(files)) != len(files) or "mixture.wav" in files:
-        raise OutputError("object names clash once made file names; give distinct names other than 'mixture'")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder '{folder}': {exc.strerror or exc}") from None
-    io.save(folder / "mixture.wav", scene.mixture, scene.rate, protect=protect)
-    for f, image in zip(files, scene.images):
-        io.save(folder / f, image, scene.rate, protect=protect)
     record = {
-        "objects": list(scene.names),
-        "files": files,
+        **{k: v for k, v in scene.meta.items() if k not in RESERVED},
+        "kind": "scene",
         "angles": [float(a) for a in scene.angles],
         "delays": [float(d) for d in scene.delays],
-        "rate": int(scene.rate),
         "samples": int(scene.mixture.shape[-1]),
         "pan_law": "constant power: phi = (angle + 45) deg, left = cos(phi), right = sin(phi)",
         "delay_convention": "samples; positive: the right channel lags the left",
-        **{k: v for k, v in scene.meta.items() if k not in ("objects", "angles", "delays", "rate")},
     }
-    tmp = folder / ".scene.json.part"
-    try:
-        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-        tmp.replace(folder / "scene.json")
-    except OSError as exc:
-        raise OutputError(f"cannot write '{folder / 'scene.json'}': {exc.strerror or exc}") from None
-    return folder
+    write_images(folder, scene.references, scene.rate, record, protect=protect, record_name=SCENE_RECORD,
+                 mixture=scene.mixture)
+    return Path(folder)
+
+
+#: Record entries that describe the files, not the scene's ``meta``.
+RESERVED = ("format", "version", "kind", "sources", "mixture", "objects", "files", "angles", "delays", "rate",
+            "samples", "pan_law", "delay_convention")
 
 
 def read_scene(folder) -> Scene:
-    """Read a scene written by :func:`write_scene` back into a :class:`Scene`."""
-    from . import io
-    from .errors import InputFileError
+    """Read a scene folder (written by :func:`write_scene`, ``shotoku simulate`` or ``shotoku demo``)."""
+    from .. import io
+    from ..errors import InputFileError
+    from ..outputs import SCENE_RECORD, image_files, read_record
 
     folder = Path(folder)
-    path = folder / "scene.json"
-    if not path.is_file():
-        raise InputFileError(f"'{folder}' holds no scene.json; give a folder written by 'shotoku simulate'")
+    found = read_record(folder)
+    if found is None or found[0] != SCENE_RECORD:
+        raise InputFileError(f"'{folder}' holds no scene.json; give a folder written by 'shotoku simulate' or the demo")
+    record = found[1]
+    files = image_files(folder, "scene")
+    names = list(files)
     try:
-        record = json.loads(path.read_text())
-        names, angles, delays = record["objects"], record["angles"], record["delays"]
-    except (ValueError, KeyError) as exc:
-        raise InputFileError(f"'{path}' is not a scene description ({exc}); rewrite the scene") from None
-    files = record.get("files") or [_file_name(n) + ".wav" for n in names]
-    mixture, rate = io.load(folder / "mixture.wav")
-    images = np.stack([io.load(folder / f)[0] for f in files])
-    meta = {k: v for k, v in record.items()
-            if k not in ("objects", "files", "angles", "delays", "rate", "samples", "pan_law", "delay_convention")}
-    return Scene(mixture=mixture, images=images, names=list(names), angles=[float(a) for a in angles],
-                 delays=[float(d) for d in delays], rate=int(rate), meta=meta)
+        angles = [float(a) for a in record["angles"]]
+        delays = [float(d) for d in record.get("delays", [0.0] * len(names))]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputFileError(f"'{folder / SCENE_RECORD}' is not a scene description ({exc}); rewrite the scene") from None
+    if len(angles) != len(names) or len(delays) != len(names):
+        raise InputFileError(f"'{folder / SCENE_RECORD}' lists {len(names)} objects but {len(angles)} angles; "
+                             "rewrite the scene")
+    mixture, rate = io.load(folder / str(record.get("mixture", "mixture.wav")))
+    images = np.stack([io.load(f)[0] for f in files.values()])
+    if images.shape[1:] != mixture.shape:
+        raise InputFileError(f"the images in '{folder}' do not match its mixture's shape; rewrite the scene")
+    meta = {k: v for k, v in record.items() if k not in RESERVED}
+    return Scene(mixture=mixture, images=images, names=names, angles=angles, delays=delays, rate=int(rate), meta=meta)

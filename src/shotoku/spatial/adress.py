@@ -27,14 +27,14 @@ Where it departs from the paper:
   so the images add up to the mixture). The default ``mask="soft"`` shares each bin among the
   objects by a Gaussian kernel on the distance from its null azimuth
   (:func:`shotoku.spatial.panmask.angle_masks`). Measured on the study's 4-object scenes
-  (:data:`shotoku.mixing.CONDITIONS`) from 14 synthetic songs, 6 s each, mean SDR over objects
+  (:data:`shotoku.datasets.scenes.CONDITIONS`) from 14 synthetic songs, 6 s each, mean SDR over objects
   and songs at 30 / 20 / 10 degree spacing: binary 8.95 / 8.92 / 8.84 dB, soft 9.59 / 9.60 /
   9.56; after the post-filter, binary 11.00 / 10.97 / 10.90, soft 11.72 / 11.60 / 11.54 (the
   oracle ratio mask: 10.52 / 10.55 / 10.57).
 - Resynthesis: instead of one mono magnitude (the sum of peaks) with one channel's phase, the
   masks are applied to both channels, giving stereo images.
 - Post-filter: the masks' images are refined by the multichannel Wiener post-filter
-  (:func:`shotoku.postfilter.postfilter`) unless ``postfilter=False``.
+  (:func:`shotoku.refinement.refine`) unless ``postfilter=False``.
 - Start for delayed scenes: a real gain cannot cancel an inter-channel delay, so with delays
   the nulls scatter and objects land at wrong azimuths. With the study's delays of 1.5-4
   samples the nulls plus post-filter gave 10.48 dB on average but 3.2 dB on the worst of the 14
@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
-from ..postfilter import postfilter as wiener_postfilter
+from ..refinement import refine
 from ..registry import register
 from ..spectral import stft
 from .panmask import angle_masks, blind_positions, named_images, pan_masks
@@ -63,7 +63,6 @@ AUTO_THRESHOLD = 0.4
 # (binary ADRess masks, 30 degree spacing): two refits with PSDs averaged over about 0.2 s
 # (9 frames) and no floor: +2.2 dB; one refit over 3 frames floored at 1e-3: +0.8 dB; one refit,
 # no smoothing, no floor (plain EM from binary masks): +0.0 dB.
-POSTFILTER = {"iterations": 2, "floor": 0.0}
 POSTFILTER_SECONDS = 0.2
 
 
@@ -156,7 +155,7 @@ def amplitude_panning_score(X, rate, n_fft, low_hz=100.0, high_hz=8000.0):
     no delays at 10 and 20 degree spacing 0.99-1.00; at 30 degrees (two objects hard-panned)
     0.78-0.97, 0.59-0.91 on 2 s; delays of 0.5-1 samples 0.78-0.94; 1-2 samples 0.22-0.69;
     2-4 samples at 30 degrees 0.41-0.84; the study's 1.5-4 samples at 20 degrees
-    (:data:`shotoku.mixing.DELAYS_20D`) -0.31-0.17; 5-10 samples -0.16-0.10.
+    (:data:`shotoku.datasets.scenes.DELAYS_20D`) -0.31-0.17; 5-10 samples -0.16-0.10.
 
     X: complex STFT [shape=(2, bins, frames)]
     rate: sample rate in Hz; n_fft: the STFT size of X
@@ -226,7 +225,7 @@ def adress(
     (delays of 1-4 samples) both starts measured within 0.1 dB of each other after the
     post-filter, except with hard-panned objects, where the nulls were better by 0.7 dB.
 
-    Post-filter: :func:`shotoku.postfilter.postfilter` with :data:`POSTFILTER` (2 iterations,
+    Post-filter: :func:`shotoku.refinement.refine` (2 iterations,
     PSDs averaged over :data:`POSTFILTER_SECONDS`, no floor). With it on, soft masks use the
     kernel ``spread`` 0.5 (the best start for it), else 0.35 (the best masks on their own).
     """
@@ -258,6 +257,5 @@ def adress(
 
     images = masks[:, None] * X[None]
     if postfilter:
-        frames = max(1, int(round(POSTFILTER_SECONDS * rate / hop)))
-        images = wiener_postfilter(X, images, smooth_frames=frames, **POSTFILTER)
+        images = refine(X, images, rate=rate, hop=hop, smooth_seconds=POSTFILTER_SECONDS)
     return named_images(images, found, x.shape[-1], n_fft, hop)

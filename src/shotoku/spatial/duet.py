@@ -14,7 +14,7 @@ Where it departs from the paper:
 - The histogram only counts bins below the frequency at which ``max_delay`` samples turn the
   phase by pi (``w < pi / max_delay``): above it the delay estimate wraps. The assignment above
   uses every bin, since the model's phase term is exact at any frequency. The default range,
-  +-5 samples, covers the study's delayed scenes (:data:`shotoku.mixing.DELAYS_20D`); with
+  +-5 samples, covers the study's delayed scenes (:data:`shotoku.datasets.scenes.DELAYS_20D`); with
   +-3 DUET missed their 4-sample object (1.7-5.0 dB against 5.6-11.6 on three songs), while
   speech at 16 kHz scored the same with either.
 - Soft masks (``mask="soft"``, the default): ``m_j ~ 1 / (c_j + softness * P)`` with ``c_j``
@@ -25,7 +25,7 @@ Where it departs from the paper:
   speech-like sources.) Soft masks alone score like binary ones; they give the post-filter a
   better start (10.4 dB against 9.3 after it).
 - Images: the masks are applied to both channels (so the images add up to the mixture) and
-  refined by the multichannel Wiener post-filter (:func:`shotoku.postfilter.postfilter`) unless
+  refined by the multichannel Wiener post-filter (:func:`shotoku.refinement.refine`) unless
   ``postfilter=False``, instead of the paper's mono maximum-likelihood demixing.
 - Output names give the attenuation as a pan angle (``angle = atan(a) - 45`` degrees, -45 hard
   left; see :mod:`shotoku.spatial.panmask`), sorted left to right.
@@ -41,7 +41,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
-from ..postfilter import postfilter as wiener_postfilter
+from ..refinement import refine
 from ..registry import register
 from ..spectral import stft
 from .panmask import named_images
@@ -50,7 +50,6 @@ from .panmask import named_images
 # n_fft 1024, hop 256): two refits with PSDs averaged over 5 frames (80 ms), no floor: soft masks
 # 7.8 -> 10.4 dB (binary 7.8 -> 9.3); over 3 or 9 frames 10.2-10.3, one refit 9.6-10.0. Speech
 # changes faster than music, so the window is shorter than ADRess's.
-POSTFILTER = {"iterations": 2, "floor": 0.0}
 POSTFILTER_SECONDS = 0.08
 
 
@@ -208,7 +207,6 @@ def duet(
     masks = duet_masks(X, atten, delay, mask, softness)
     images = masks[:, None] * X[None]
     if postfilter:
-        frames = max(1, int(round(POSTFILTER_SECONDS * rate / hop)))
-        images = wiener_postfilter(X, images, smooth_frames=frames, **POSTFILTER)
+        images = refine(X, images, rate=rate, hop=hop, smooth_seconds=POSTFILTER_SECONDS)
     angles = np.degrees(np.arctan(atten)) - 45.0
     return named_images(images, angles, x.shape[-1], n_fft, hop)

@@ -1,0 +1,217 @@
+"""One scoring call: pair estimates with references, score them, aggregate, present.
+
+``shotoku evaluate``, the demo, ``bench/``, studies and training validation all score through
+:func:`score`, so that "separate, then score" means the same everywhere::
+
+    refs = {"vocals": (C, N), "drums": (C, N), ...}       # true source images
+    ests = separate(mixture, rate, method=...)            # estimated images
+    result = score(refs, ests, rate)                      # pairing + BSS Eval v4 per frame
+    result.medians()["vocals"]["SDR"]                     # median over frames, dB
+    print(result.table())
+
+Pairing (``match``): ``"name"`` pairs each reference with the estimate of the same name (exact,
+or the same letters and digits, so that ``object_1 (-30°)`` matches the file
+``object_1_-30deg.wav``); ``"sdr"`` by the best mean framewise SDR (Hungarian assignment), for the
+unnamed objects of spatial methods; ``"auto"`` by name when every reference has exactly one
+namesake, by SDR otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MismatchError, ParameterError
+from .metrics import METRICS, Scores, SilentSourceWarning, bss_eval_images, match_sources, score_table
+
+MATCHES = ("auto", "name", "sdr")
+
+
+def name_key(name: str) -> str:
+    """A name as it survives in file names: ``'object_1 (-30°)'`` ~ ``'object_1_-30deg'``.
+
+    >>> name_key("object_1 (-30°)") == name_key("object_1_-30deg")
+    True
+    """
+    s = str(name).lower().replace("°", "deg")
+    return re.sub(r"[^a-z0-9]+", "", s)
+
+
+def pair_by_name(ref_names, est_names) -> list[int] | None:
+    """Index of each reference's namesake estimate, or ``None`` when any has none or several."""
+    order = []
+    for name in ref_names:
+        exact = [i for i, e in enumerate(est_names) if e == name]
+        loose = [i for i, e in enumerate(est_names) if name_key(e) == name_key(name)]
+        hits = exact or loose
+        if len(hits) != 1:
+            return None
+        order.append(hits[0])
+    return order if len(set(order)) == len(order) else None
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`score`.
+
+    references: reference names, in the order of the scores' rows
+    estimates: the estimate paired with each reference (same order)
+    pairing: ``"name"`` or ``"sdr"``, how the pairs were made
+    unused: estimates paired with no reference
+    scores: framewise :class:`~shotoku.metrics.Scores` [shape=(references, frames)]
+    rate: sample rate in Hz
+    warnings: what the scores cannot say: silent sources (by name), rank-deficient references
+    """
+
+    references: list[str]
+    estimates: list[str]
+    pairing: str
+    unused: list[str]
+    scores: Scores
+    rate: int
+    warnings: list[str] = field(default_factory=list)
+
+    def medians(self) -> dict[str, dict[str, float]]:
+        """{reference: {"SDR": dB, "ISR": .., "SIR": .., "SAR": ..}}, medians over frames (NaN skipped)."""
+        med = self.scores.median()
+        return {r: {m: float(med[m][j]) for m in METRICS} for j, r in enumerate(self.references)}
+
+    def mean(self, metric: str = "SDR") -> float:
+        """Mean over references of each reference's median over frames (NaN references skipped)."""
+        values = [v[metric.upper()] for v in self.medians().values()]
+        finite = [v for v in values if not math.isnan(v)]
+        return float(np.mean(np.clip(finite, -300.0, 300.0))) if finite else math.nan
+
+    def table(self, title: str | None = None) -> str:
+        """Text table of the medians (see :func:`shotoku.metrics.score_table`)."""
+        if title is None:
+            title = f"median over {len(self.scores.times)} frame(s) of {self.scores.window:g} s (dB):"
+        return score_table(self.references, self.scores, title=title)
+
+    def rows(self) -> list[dict]:
+        """One dict per reference: reference, estimate and the four medians (for CSV files)."""
+        med = self.medians()
+        return [{"reference": r, "estimate": e, **med[r]} for r, e in zip(self.references, self.estimates)]
+
+    def museval_json(self) -> dict:
+        """The scores in museval's JSON layout."""
+        from .metrics import museval_json
+
+        return museval_json(self.references, self.scores)
+
+    def write_json(self, path) -> Path:
+        """Write :meth:`museval_json` to ``path`` atomically."""
+        from .metrics import write_museval_json
+
+        return write_museval_json(path, self.references, self.scores)
+
+    def plot(self, path) -> Path:
+        """Box plots of the framewise SDR, ISR, SIR and SAR of each reference, as a PNG file."""
+        from .plotting import score_boxplots
+
+        return score_boxplots(path, self.references, self.scores)
+
+
+def _as_dict(sources, what: str) -> dict[str, np.ndarray]:
+    if isinstance(sources, dict):
+        out = {str(k): np.asarray(v) for k, v in sources.items()}
+    else:
+        arr = np.asarray(sources)
+        out = {f"{what}_{j + 1}": arr[j] for j in range(arr.shape[0])}
+    if not out:
+        raise ParameterError(f"no {what}s to score")
+    return out
+
+
+def _stack(sources: dict[str, np.ndarray], what: str) -> np.ndarray:
+    shapes = {np.shape(v) for v in sources.values()}
+    if len(shapes) > 1:
+        detail = ", ".join(f"{k}: {np.shape(v)}" for k, v in sources.items())
+        raise MismatchError(f"{what}s differ in shape ({detail}); give images of one length and channel count")
+    arr = np.stack([np.asarray(v, dtype=np.float32) for v in sources.values()])
+    return arr[:, None] if arr.ndim == 2 else arr
+
+
+def score(references, estimates, rate: int, *, match: str = "auto", window: float = 1.0,
+          hop: float | None = None) -> Evaluation:
+    """Pair estimates with references and score every pair with BSS Eval v4 (museval-compatible).
+
+    Parameters
+    ----------
+    references: {name: float [shape=(channels, samples)]} true source images (an array
+        [shape=(sources, channels, samples)] is named ``reference_1`` ...)
+    estimates: {name: float [shape=(channels, samples)]}, at least as many as references, with
+        the references' channels and length (:class:`~shotoku.errors.MismatchError` otherwise:
+        nothing is padded or cut, since every frame's filters depend on the whole track)
+    rate: sample rate in Hz
+    match: ``"auto"``, ``"name"`` or ``"sdr"`` (see the module docstring)
+    window: frame length in seconds (1 s as museval/SiSEC; ``math.inf``: the whole track)
+    hop: hop between frames in seconds (default: ``window``)
+
+    Returns
+    -------
+    :class:`Evaluation`: the pairs, the framewise scores, medians, a table, museval JSON.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> refs = {"a": rng.standard_normal((2, 8000)), "b": rng.standard_normal((2, 8000))}
+    >>> ests = {"x": refs["b"] + 0.1 * rng.standard_normal((2, 8000)), "y": refs["a"]}
+    >>> result = score(refs, ests, 8000)
+    >>> result.pairing, result.estimates
+    ('sdr', ['y', 'x'])
+    >>> round(result.medians()["b"]["SDR"])
+    20
+    """
+    if match not in MATCHES:
+        raise ParameterError(f"unknown pairing '{match}'; use one of {', '.join(MATCHES)}")
+    for value, name in ((window, "window"), (hop, "hop")):
+        if value is not None and (math.isnan(value) or value <= 0):
+            raise ParameterError(f"the {name} must be a positive number of seconds, got {value}")
+    refs = _as_dict(references, "reference")
+    ests = _as_dict(estimates, "estimate")
+    ref_arr = _stack(refs, "reference")
+    est_arr = _stack(ests, "estimate")
+    if est_arr.shape[1:] != ref_arr.shape[1:]:
+        (rc, rn), (ec, en) = ref_arr.shape[1:], est_arr.shape[1:]
+        if rc != ec:
+            raise MismatchError(f"estimates have {ec} channel(s) but references {rc}; give the same channel count")
+        raise MismatchError(
+            f"estimates are {en} samples long but references {rn} ({en / rate:.3f} s against "
+            f"{rn / rate:.3f} s); trim or pad them to one length first")
+    ref_names, est_names = list(refs), list(ests)
+    order = pair_by_name(ref_names, est_names) if match in ("auto", "name") else None
+    pairing = "name"
+    if order is None:
+        if match == "name":
+            missing = [r for r in ref_names if not any(name_key(e) == name_key(r) for e in est_names)]
+            raise MismatchError(f"no estimate named like reference(s) {', '.join(missing or ref_names)}; "
+                                "rename them or pair by SDR")
+        if len(est_names) < len(ref_names):
+            raise MismatchError(f"{len(ref_names)} references but only {len(est_names)} estimates, and their "
+                                "names do not match; give one estimate per reference")
+        order = [int(i) for i in match_sources(ref_arr, est_arr, rate)[0]]
+        pairing = "sdr"
+    win = math.inf if math.isinf(window) else int(round(window * rate))
+    hp = None if hop is None else (math.inf if math.isinf(hop) else int(round(hop * rate)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = bss_eval_images(ref_arr, est_arr[order], rate, window=win, hop=hp)
+    messages = [f"reference '{r}' is silent all through: its scores are NaN" for r, x in refs.items() if not np.any(x)]
+    messages += [f"estimate '{est_names[i]}' (paired with '{r}') is silent all through: its scores are NaN"
+                 for r, i in zip(ref_names, order) if not np.any(ests[est_names[i]])]
+    for w in caught:
+        if issubclass(w.category, SilentSourceWarning):
+            continue  # said above, by name
+        if issubclass(w.category, UserWarning) and str(w.message) not in messages:
+            messages.append(str(w.message))
+        elif not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    unused = [est_names[i] for i in range(len(est_names)) if i not in order]
+    return Evaluation(references=ref_names, estimates=[est_names[i] for i in order], pairing=pairing,
+                      unused=unused, scores=scores, rate=int(rate), warnings=messages)
