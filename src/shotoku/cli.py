@@ -28,6 +28,10 @@ COMMAND_MODULES = (
     "synth",
     "simulate",
     "models",
+    "train",
+    "remix",
+    "serve",
+    "study",
     "demo",
 )
 
