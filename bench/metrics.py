@@ -9,6 +9,11 @@ Two tracks of 44.1 kHz stereo, 4 sources:
   solver still reaches its accuracy test here; on the 3.5 s excerpt of the tests it does not
   and the dense Cholesky path runs, about 1 s more for 4 stereo sources.)
 
+``--panned`` times shotoku alone on 4 mono objects panned into stereo (rank-1 references, built
+with ``shotoku.datasets.scenes.make_scene``; 30 s unless ``--seconds``) against the full-rank
+synthetic track of the same length, the case of bench/spatial.py. museval is not run there: on
+float32 panned copies its ISR/SIR/SAR follow rounding residues (see shotoku.metrics.bsseval).
+
 Both tools run in this one process on the same arrays, each ``--repeat`` times (best time kept);
 museval once per track unless ``--museval-seconds`` shortens its excerpt (its time is then scaled
 to the full length, linear in length beyond its fixed cost, and the line says so). Wall and CPU
@@ -16,6 +21,7 @@ time (all threads of the process) are recorded, with the maximum difference of t
 the "Metrics" section of docs/benchmarks.md.
 
     PYTHONPATH=src .venv/bin/python bench/metrics.py [--seconds 60] [--museval-seconds S] [--no-record]
+    PYTHONPATH=src .venv/bin/python bench/metrics.py --panned [--seconds 30]
 """
 
 from __future__ import annotations
@@ -62,6 +68,18 @@ def stems(seconds: float):
         level = np.sqrt(np.mean(refs[j] ** 2))
         ests[j] = 0.9 * refs[j] + leak + 0.3 * level * cases._band_limited_noise(rng, (C, n), 14000 / rate)
     return refs, ests, rate
+
+
+def panned(seconds: float, rate: int = 44100):
+    """4 coloured-noise objects panned at -30, -10, 10, 30 degrees (rank-1 images, float32), with
+    estimates built as for ``synthetic``."""
+    from shotoku.datasets.scenes import make_scene
+
+    rng = np.random.default_rng(62)
+    n = int(seconds * rate)
+    objects = np.stack([cases._coloured(rng, n, 0.01 + 0.05 * j, 0.5 + 0.1 * j) for j in range(4)])
+    _, refs = make_scene(objects, (-30.0, -10.0, 10.0, 30.0))
+    return refs, cases._f32(cases.oracle_like(rng, refs.astype(np.float64))), rate
 
 
 def timed(fn, repeat: int):
@@ -114,7 +132,16 @@ def record(lines: list[str]) -> None:
         "correlations, boundary terms, filter spectra) 0.06 s. With two threads the frame passes "
         "scale by 1.3-1.6x only (both cores share the memory bandwidth) and the recursion not at all, "
         "hence about 0.6 s wall. museval spends most of its time in 80 full convolutions per frame "
-        "and four dense 4096x4096 LU solves.\n"
+        "and four dense 4096x4096 LU solves.\n\n"
+        "*panned* lines (`--panned`): shotoku alone on 4 mono objects panned into stereo "
+        "(rank-1 references, the case of bench/spatial.py) against the full-rank synthetic track "
+        "of the same length. Before rank-deficient references were reduced to their channel space "
+        "(an orthonormal basis of each reference's channels: one channel for a panned mono object), "
+        "they were found singular by the recursion, solved densely (4096x4096 Cholesky, LU), then "
+        "regularised and solved densely again: on the same command, 9.60 s wall / 6.11 s CPU "
+        "against 1.78 s / 0.74 s for full rank (5.4x; 2026-12-02, AMD EPYC, 2 cores, load average "
+        "5.5). Still slow: references whose channels are delayed copies of each other (bench/"
+        "spatial.py's delayed scenes) take the dense path, about 10 s for 30 s.\n"
     )
     start = text.find(SECTION)
     if start < 0:
@@ -130,15 +157,20 @@ def record(lines: list[str]) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--seconds", type=float, default=None, help="track length (default 60 s, 30 s with --panned)")
     p.add_argument("--museval-seconds", type=float, default=None,
                    help="run museval on this many seconds only and scale its time to --seconds")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tracks", default="synthetic,stems")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for shotoku (default: all cores, shotoku.metrics.spectra.THREADS)")
+    p.add_argument("--panned", action="store_true",
+                   help="time rank-1 (panned mono) references against full-rank ones, shotoku only")
     p.add_argument("--no-record", action="store_true")
     args = p.parse_args(argv)
+    if args.panned:
+        return main_panned(args, argv)
+    args.seconds = args.seconds or 60.0
     import museval
 
     from shotoku.metrics import spectra
@@ -177,6 +209,31 @@ def main(argv=None) -> int:
         lines.append(line)
     if not args.no_record:
         record(lines)
+    return 0
+
+
+def main_panned(args, argv) -> int:
+    from shotoku.metrics import spectra
+
+    if args.threads:
+        spectra.THREADS = args.threads
+    seconds = args.seconds or 30.0
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    command = "PYTHONPATH=src .venv/bin/python bench/metrics.py" + "".join(" " + a for a in (argv or sys.argv[1:]))
+    times = {}
+    for name, make in (("synthetic", synthetic), ("panned", panned)):
+        refs, ests, rate = make(seconds)
+        times[name] = timed(lambda: bss_eval_images(refs, ests, rate), args.repeat)[:2]
+    (w_f, c_f), (w_p, c_p) = times["synthetic"], times["panned"]
+    line = (
+        f"- {datetime.date.today().isoformat()}, {machine()}, load average {load:.1f} at start, shotoku threads "
+        f"{spectra.THREADS}; `{command}`; **panned** {seconds:g} s (4 rank-1 images): shotoku {w_p:.2f} s wall / "
+        f"{c_p:.2f} s CPU; full-rank synthetic {seconds:g} s: {w_f:.2f} s wall / {c_f:.2f} s CPU; "
+        f"panned/full-rank **{w_p / w_f:.2f}x** wall"
+    )
+    print(line, flush=True)
+    if not args.no_record:
+        record([line])
     return 0
 
 
