@@ -18,7 +18,7 @@ from shotoku.datasets.synth import render_song
 from shotoku.errors import ChannelError, ParameterError
 from shotoku.metrics import match_sources
 from shotoku.datasets.scenes import CONDITIONS, make_scene
-from shotoku.spatial.projet import pick_peaks, projet
+from shotoku.spatial.projet import projet
 
 RATE = 44100
 SECONDS = 6.0
@@ -160,15 +160,3 @@ def test_random_start_and_cauchy_cost_run(songs):
         assert np.max(np.abs(est.sum(0) - mixture)) <= 1e-4 * np.max(np.abs(mixture))
 
 
-def test_pick_peaks_separation_and_fallback():
-    grid = np.linspace(-45, 45, 181)
-    bump = lambda at, height: height * np.exp(-0.5 * ((grid - at) / 0.7) ** 2)  # noqa: E731
-    hist = bump(-20, 1.0) + bump(-17, 0.9) + bump(10, 0.8)
-    # -17 is stronger than 10 but closer than 5° to -20
-    peaks = pick_peaks(grid, hist, 2, 5.0)
-    assert np.allclose(peaks, [-20, 10], atol=0.5)
-    # one peak only: the others go where they are farthest from it, all distinct
-    one = np.exp(-0.5 * (grid / 2) ** 2)
-    peaks = pick_peaks(grid, one, 3, 5.0)
-    assert len(np.unique(peaks)) == 3 and 0.0 in peaks
-    assert np.all(np.diff(peaks) >= 5.0)

@@ -65,6 +65,16 @@ def pan_gains(angle_deg: float) -> tuple[float, float]:
     return left, right
 
 
+def phi_to_angle(phi):
+    """Angle in degrees of the law's parameter φ in radians (0 … π/2): ``φ·180/π − 45``."""
+    return np.rad2deg(np.asarray(phi, dtype=np.float64)) + LEFT
+
+
+def angle_to_phi(angle_deg):
+    """The law's parameter φ in radians (0 … π/2) of an angle in degrees (−45 … 45)."""
+    return np.deg2rad(np.asarray(angle_deg, dtype=np.float64) - LEFT)
+
+
 def midi_angle(pan: int) -> float:
     """The angle of a MIDI pan controller value: 0 → −45° (left), 64 → about 0°, 127 → +45°."""
     return float(np.clip(pan, 0, 127)) / 127.0 * (RIGHT - LEFT) + LEFT

@@ -54,7 +54,8 @@ from ..errors import ParameterError
 from ..refinement import refine
 from ..registry import register
 from ..spectral import stft
-from .panmask import angle_masks, blind_positions, named_images, pan_masks
+from ..panning import positions as histogram_positions
+from .panmask import angle_masks, named_images, pan_masks
 
 # At or above this score a mixture is treated as amplitude-panned (see amplitude_panning_score).
 AUTO_THRESHOLD = 0.4
@@ -252,7 +253,7 @@ def adress(
     else:
         index, height = azimuth_nulls(X, beta)
         null_angles = azimuth_angles(beta).astype(np.float32)[index]
-        found = np.array(positions) if positions else blind_positions(null_angles, height ** 2, n)
+        found = np.array(positions) if positions else histogram_positions(null_angles, height ** 2, n)
         masks = angle_masks(null_angles, found, mask, width, spread)
 
     images = masks[:, None] * X[None]

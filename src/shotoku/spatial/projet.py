@@ -77,6 +77,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import panning
 from ..devices import resolve_device
 from ..errors import ChannelError, ParameterError
 from ..registry import register
@@ -85,7 +86,6 @@ from ..spectral import istft, stft
 # Relative floor added to every model value and every ratio (times the mean observation).
 _EPS = 1e-7
 # Pan histogram used for the start: bin width and Gaussian smoothing, degrees of azimuth.
-_HIST_STEP_DEG = 0.5
 _HIST_SMOOTH_DEG = 1.0
 # Floor of the start of Q, relative to the bump at each object's location (columns sum to one).
 _Q_FLOOR = 1e-3
@@ -97,11 +97,6 @@ _BLOCK_ELEMENTS_GPU = 1 << 24
 
 # --------------------------------------------------------------------------------------------
 # geometry: azimuth convention, location and projection sets
-
-
-def phi_to_azimuth(phi):
-    """Azimuth in degrees (−45 left … 45 right) of a pan angle φ in radians (0 … π/2)."""
-    return np.rad2deg(np.asarray(phi, dtype=np.float64)) - 45.0
 
 
 def delay_grid(count: int, max_delay: float) -> np.ndarray:
@@ -178,68 +173,29 @@ def geometry(pans: int, delays: int, projections: int, projection_delays: int, m
             cos = torch.cos(2 * math.pi * f_norm[:, None, None] * lag[None])
             kernel[blk] = (base + 2 * a * b * cos).clamp_min_(0.0).pow_(alpha / 2).float()
     psi_t = torch.from_numpy(np.ascontiguousarray(psi)).to(device=device, dtype=torch.complex64)
-    return Geometry(phi_to_azimuth(loc_phi), loc_tau, psi_t, kernel)
+    return Geometry(panning.phi_to_angle(loc_phi), loc_tau, psi_t, kernel)
 
 
 # --------------------------------------------------------------------------------------------
 # blind start: pan histogram, peaks, delays
 
 
-def pan_histogram(X: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-    """Energy-weighted histogram of the per-bin pan positions of a stereo STFT.
+def pan_start(X: torch.Tensor, count: int, min_separation: float) -> tuple[np.ndarray, torch.Tensor]:
+    """Blind start positions: the ``count`` strongest peaks of the mixture's pan histogram.
 
-    X: complex [shape=(2, F, T)]. Each bin's azimuth is read from its magnitudes,
-    ``atan2(|X_R|, |X_L|)`` mapped to −45…45°, and counts with weight ``|X_L|² + |X_R|²``
-    (the DC bin is left out). Returns ``(grid_deg [shape=(B,)], histogram [shape=(B,)],
-    azimuth of every bin [shape=(F, T)] float32 tensor)``; the histogram is smoothed with a
-    Gaussian of :data:`_HIST_SMOOTH_DEG` degrees.
+    X: complex [shape=(2, F, T)]. Each bin's azimuth is read from its magnitudes
+    (:func:`shotoku.panning.bin_angles`) and counts with weight ``|X_L|² + |X_R|²`` (the DC bin
+    left out) in the histogram of :func:`shotoku.panning.histogram` (0.5° bins, smoothed by
+    :data:`_HIST_SMOOTH_DEG`); peaks at least ``min_separation`` degrees apart where the histogram
+    has them (:func:`shotoku.panning.pick_peaks`). Returns ``(peaks in degrees [shape=(count,)],
+    azimuth of every bin [shape=(F, T)] float32 tensor on X's device)``.
     """
-    mag = X.abs()
-    az = torch.rad2deg(torch.atan2(mag[1], mag[0])) - 45.0
-    w = (mag[0] ** 2 + mag[1] ** 2)
+    az = panning.bin_angles(X)
+    w = (X.abs() ** 2).sum(0)
     w[0] = 0.0
-    n_bins = int(round(90.0 / _HIST_STEP_DEG)) + 1
-    idx = torch.round((az + 45.0) / _HIST_STEP_DEG).long().clamp_(0, n_bins - 1)
-    hist = torch.zeros(n_bins, dtype=torch.float64, device=X.device)
-    hist.index_add_(0, idx.reshape(-1), w.reshape(-1).double())
-    hist = hist.cpu().numpy()
-    half = int(math.ceil(4 * _HIST_SMOOTH_DEG / _HIST_STEP_DEG))
-    k = np.exp(-0.5 * (np.arange(-half, half + 1) * _HIST_STEP_DEG / _HIST_SMOOTH_DEG) ** 2)
-    hist = np.convolve(np.pad(hist, half, mode="reflect"), k / k.sum(), mode="valid")
-    grid = np.linspace(-45.0, 45.0, n_bins)
-    return grid, hist, az
-
-
-def pick_peaks(grid: np.ndarray, hist: np.ndarray, count: int, min_separation: float) -> np.ndarray:
-    """The ``count`` strongest local maxima of ``hist`` at least ``min_separation`` apart.
-
-    grid, hist: [shape=(B,)] positions (degrees) and values. Peaks are taken greedily, strongest
-    first. If fewer than ``count`` are that far apart, the separation is halved (down to one grid
-    step) and the search repeated; positions still missing are the points of the grid farthest
-    from every chosen peak. Returns [shape=(count,)] positions, sorted ascending.
-    """
-    h = np.asarray(hist, dtype=np.float64)
-    padded = np.concatenate([[-np.inf], h, [-np.inf]])
-    is_max = (padded[1:-1] >= padded[:-2]) & (padded[1:-1] > padded[2:]) & (h > 0)
-    candidates = np.flatnonzero(is_max)
-    candidates = candidates[np.argsort(-h[candidates], kind="stable")]
-    step = float(grid[1] - grid[0]) if grid.size > 1 else 1.0
-    chosen: list[float] = []
-    sep = float(min_separation)
-    while True:
-        for i in candidates:
-            if len(chosen) >= count:
-                break
-            if all(abs(grid[i] - c) >= sep for c in chosen):
-                chosen.append(float(grid[i]))
-        if len(chosen) >= count or sep <= step:
-            break
-        sep = max(sep / 2.0, step)
-    while len(chosen) < count:
-        dist = np.full(grid.shape, np.inf) if not chosen else \
-            np.min(np.abs(grid[:, None] - np.asarray(chosen)[None, :]), axis=1)
-        chosen.append(float(grid[int(np.argmax(dist))]))
-    return np.sort(np.asarray(chosen[:count]))
+    hist = panning.histogram(az, w.cpu().numpy(), _HIST_SMOOTH_DEG)
+    peaks = panning.HIST_CENTRES[panning.pick_peaks(hist, count, min_separation / panning.HIST_STEP)]
+    return peaks.astype(np.float64), torch.from_numpy(az).to(X.device)
 
 
 def peak_delays(X: torch.Tensor, az: torch.Tensor, peaks: np.ndarray, width: float, taus: np.ndarray,
@@ -546,15 +502,6 @@ def object_positions(geo: Geometry, Q: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.asarray(az), np.asarray(tau)
 
 
-def object_name(index: int, azimuth: float, delay: float) -> str:
-    """Output name of object ``index`` (1-based) at ``azimuth`` degrees and ``delay`` samples."""
-    az = round(float(azimuth)) + 0
-    text = f"{az:d}°"
-    if abs(delay) > 1e-9:
-        text += f", delay {round(float(delay), 2):g} samples"
-    return f"object_{index} ({text})"
-
-
 @register(
     "projet",
     description="PROJET (FitzGerald, Liutkus, Badeau 2016): spatial objects by projections; "
@@ -657,7 +604,7 @@ def projet(
         peak = float(np.max(np.abs(x))) if x.size else 0.0
         if peak == 0.0:
             az = np.linspace(-45.0, 45.0, sources + 2)[1:-1] if sources > 1 else np.zeros(1)
-            return {object_name(j + 1, a, 0.0): np.zeros_like(x) for j, a in enumerate(az)}
+            return {panning.position_name(j + 1, a, 0.0): np.zeros_like(x) for j, a in enumerate(az)}
         geo = geometry(pans, n_delays, projections, n_proj_delays, float(max_delay), n_fft, alpha, dev)
 
         padded = max(n_samples, n_fft)
@@ -675,12 +622,12 @@ def projet(
         eps = _EPS * float(V.mean()) + 1e-30
 
         # blind start
-        grid, hist, az_bins = pan_histogram(X)
+        grid = panning.HIST_CENTRES
         rng = np.random.default_rng(seed)
         if init == "histogram":
-            peaks = pick_peaks(grid, hist, sources, min_separation)
+            peaks, az_bins = pan_start(X, sources, min_separation)
             taus = np.unique(geo.delay)
-            width = max(min_separation, 2 * _HIST_STEP_DEG)
+            width = max(min_separation, 2 * panning.HIST_STEP)
             peak_taus = peak_delays(X, az_bins, peaks, width, taus, n_fft)
         mean_level = float(V.mean()) / sources
         best = None
@@ -702,7 +649,7 @@ def projet(
                 noise = torch.rand((b.stop - b.start, sources, n_frames), generator=gen).add_(0.5).to(dev)
                 level = V[b].mean(1, keepdim=True)  # (Fb, 1, T)
                 if init == "histogram":
-                    idx = torch.round((az_bins[b] + 45.0) / _HIST_STEP_DEG).long().clamp_(0, grid.size - 1)
+                    idx = torch.round((az_bins[b] + 45.0) / panning.HIST_STEP).long().clamp_(0, grid.size - 1)
                     level = level * soft[idx].permute(0, 2, 1)  # (Fb, J, T)
                 else:
                     level = mean_level
@@ -726,4 +673,4 @@ def projet(
 
         az, tau = object_positions(geo, Q.cpu().numpy())
         order = np.lexsort((tau, az))
-        return {object_name(k + 1, az[j], tau[j]): images[j] for k, j in enumerate(order)}
+        return {panning.position_name(k + 1, az[j], tau[j]): images[j] for k, j in enumerate(order)}
