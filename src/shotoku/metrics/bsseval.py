@@ -102,9 +102,10 @@ REGULARISATION = 1e-10
 #: Metric names in the order museval returns them.
 METRICS = ("SDR", "ISR", "SIR", "SAR")
 
-# A delayed channel whose unexplained energy is below this fraction of its energy is linearly
-# dependent on the others. Lossy-coded (band-limited) stems stay above 1e-6; a panned mono copy
-# in float32 sits near 1e-14.
+# A direction of a reference's channel space holding less than this fraction of its largest
+# eigenvalue is dropped (a panned mono copy in float32 sits near 1e-15, identical channels at 0);
+# a delayed channel whose unexplained energy is below this fraction of its energy is linearly
+# dependent on the others (lossy-coded, band-limited stems stay above 1e-6).
 _RANK_TOLERANCE = 1e-10
 
 # Keep the frame spectra between the correlation pass and the projection pass up to this size;
@@ -233,8 +234,7 @@ def _dependent(pivots: np.ndarray, energy: np.ndarray, load: float) -> bool:
 
 def _dense(R: np.ndarray, Y: np.ndarray, load: float) -> tuple[np.ndarray, bool]:
     """Dense solve of the systems with ``load·I`` added; (X, rank deficient?)."""
-    R = R.copy()
-    R[:, 0] += load * np.eye(R.shape[-1])
+    R = _loaded(R, load)
     X, pivots = solve_dense(R, Y)
     energy = np.diagonal(R[:, 0], axis1=-2, axis2=-1)[:, None, :] - load
     return X, _dependent(pivots, energy, load)
@@ -252,16 +252,15 @@ def _channel_bases(R0: np.ndarray, J: int, C: int) -> list[np.ndarray] | None:
     for j in range(J):
         block = R0[j * C : (j + 1) * C, j * C : (j + 1) * C]
         w, U = np.linalg.eigh(0.5 * (block + block.T))
-        keep = w > _RANK_TOLERANCE * max(w[-1], 0.0) if w[-1] > 0 else np.zeros(C, dtype=bool)
+        keep = w > _RANK_TOLERANCE * w[-1] if w[-1] > 0 else np.zeros(C, dtype=bool)
         reduced |= not keep.all()
-        bases.append(U[:, keep])
+        bases.append(np.eye(C) if keep.all() else U[:, keep])  # full rank: the channels themselves
     return bases if reduced else None
 
 
 def _solve_batch(R: np.ndarray, Y: np.ndarray, load: float, fast: bool) -> np.ndarray:
     """X [shape=(batch, L, c, r)] of the block Toeplitz systems R(k) + load·δ(k)·I, right-hand sides Y:
     block Levinson where ``fast`` and accurate enough, dense otherwise."""
-    X = None
     if fast:
         X, ok, _ = solve_block_toeplitz(_loaded(R, load), Y)
         if ok.all():
