@@ -1,12 +1,18 @@
 """The one inference path: any shotoku model (or checkpoint) becomes a separator.
 
-Long input is cut into overlapping chunks, each with the context its model needs, the chunks run
-in batches, and their outputs are faded back together with complementary raised-cosine fades
-(``sin²`` rising where ``cos²`` falls, so the weights sum to one at every sample: a signal the
-model passes unchanged comes out unchanged, with no seam). The layout follows Demucs' ``apply.py``
-(Défossez et al., 2019/2021) in spirit; it departs from it in cutting chunks so that every kept
-output sample has its model's full receptive field (no reliance on the fade to hide edge effects)
-and in aligning spectrogram chunks to the global STFT frame grid.
+Long input is cut into chunks, each read with the context its model needs, the chunks run in
+batches, and their outputs are put back together. Every kept output sample has its model's full
+receptive field, so chunks join exactly (the output equals one pass over the whole signal, up
+to float rounding) and need no crossfade: by default they do not overlap, and automatic chunks
+are long enough that the context read around them adds at most ``CONTEXT_OVERHEAD`` (15 %) to
+the audio the network runs over. An ``overlap`` > 0 shares that fraction of a chunk with the
+next one and fades them together with complementary raised-cosine fades (``sin²`` rising where
+``cos²`` falls, so the weights sum to one at every sample: a signal the model passes unchanged
+comes out unchanged, with no seam); the Wiener post-filter, whose statistics are per chunk,
+always crossfades over at least ``WIENER_CROSSFADE_SECONDS``. The layout follows Demucs'
+``apply.py`` (Défossez et al., 2019/2021) in spirit; it departs from it in cutting chunks so
+that every kept output sample has its model's full receptive field (no reliance on the fade to
+hide edge effects) and in aligning spectrogram chunks to the global STFT frame grid.
 
 - waveform models (``DOMAIN == "waveform"``): a chunk producing ``n_out`` output samples reads
   ``model.input_length(n_out)`` input samples, ``(n_in - n_out) // 2`` of context on the left; the
@@ -18,7 +24,7 @@ and in aligning spectrogram chunks to the global STFT frame grid.
   one), takes :func:`shotoku.spectral.stft` of that segment, the model maps
   its magnitude to target magnitudes, ratio masks of their powers (the Wiener gains with the
   model's magnitudes as PSDs) filter the mixture STFT with its own phase, or the multichannel
-  Wiener post-filter :func:`shotoku.postfilter.postfilter` does when ``wiener=True``. A single-
+  Wiener post-filter :func:`shotoku.refinement.wiener_refinement` does when ``wiener=True``. A single-
   target model gets a residual ``max(|X| - |Ŝ|, 0)`` as the competing source, so that its mask
   is not identically one.
 
@@ -39,34 +45,78 @@ from ..devices import resolve_device
 from ..errors import AudioContentError, ChannelError, ParameterError
 
 DEFAULT_CHUNK_SECONDS = 10.0
-DEFAULT_OVERLAP = 0.25
+# Chunks join exactly (every kept sample has its model's whole receptive field), so no
+# crossfade is needed; a non-zero overlap costs ``overlap / (1 - overlap)`` more computation.
+DEFAULT_OVERLAP = 0.0
 DEFAULT_BATCH_SIZE = 4
 MASK_EPS = 1e-10
-# Rough float32 activation memory one forward pass of a waveform model may take when the chunk
-# length is chosen automatically (its widest full-rate layer, times three live copies).
-ACTIVATION_BUDGET = 2**30
+# Automatic chunks are made long enough that the context read on both sides adds at most this
+# fraction to the audio the network runs over (long inputs), within the memory budget below.
+CONTEXT_OVERHEAD = 0.15
+# Float32 activation memory one forward pass may take when the chunk length is chosen
+# automatically (from the model's ``activation_floats`` estimate, if it has one).
+ACTIVATION_BUDGET = 3 * 2**29
+MAX_CHUNK_SECONDS = 120.0
+# The Wiener post-filter estimates its spatial covariances per chunk: chunks that use it are
+# crossfaded over at least this long, so that the change of filter does not step.
+WIENER_CROSSFADE_SECONDS = 1.0
+
+
+def context_samples(model) -> int:
+    """Samples of input each chunk reads beyond its output region, both sides together.
+
+    Spectrogram models: twice ``n_fft + frame_context · hop`` rounded up to whole hops on the
+    model's frame grid; waveform models: ``input_length(n) − n`` (receptive field minus one,
+    plus any rounding to valid lengths) for a one-second output.
+    """
+    if model.DOMAIN == "spectrogram":
+        grid = _chunk_grid(model)
+        return 2 * grid * math.ceil((int(model.n_fft) + int(model.hop) * int(model.frame_context)) / grid)
+    n = int(model.sample_rate)
+    return int(model.input_length(n)) - n
+
+
+def _activation_floats(model, n_samples: int) -> float:
+    """Float32 values one forward pass keeps alive for ``n_samples`` input samples (one batch item).
+
+    From the model's own ``activation_floats(units)`` (units: STFT frames or samples; one batch
+    item of all the model's channels) when it has one; otherwise three copies of its widest convolution's maps at every input sample/frame
+    (times the bins of a spectrogram model).
+    """
+    import torch
+
+    if model.DOMAIN == "spectrogram":
+        units = n_samples / float(model.hop) + 1
+    else:
+        units = float(n_samples)
+    if hasattr(model, "activation_floats"):
+        return float(model.activation_floats(units))
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d)
+    widest = max((m.out_channels for m in model.modules() if isinstance(m, convs)), default=1)
+    per_unit = 3 * widest * int(model.channels)
+    if model.DOMAIN == "spectrogram":
+        per_unit *= int(model.n_fft) // 2 + 1
+    return per_unit * units
 
 
 def auto_chunking(model, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[float, int]:
     """Default ``(chunk_seconds, batch_size)`` for ``model``.
 
-    Spectrogram models: 10 s chunks and ``batch_size``. Waveform models keep every layer at the
-    full sample rate, so their activations grow with the widest convolution: the chunk is
-    shortened until ``3 · 4 bytes · widest maps · channels · samples`` fits ``ACTIVATION_BUDGET``
-    (but never below twice the receptive field, nor above 10 s), and the batch is cut to what
-    still fits. The WaveNet of the paper (2048-map head) gets about 1 s chunks one at a time.
+    The chunk is made long enough that the context read around it (:func:`context_samples`)
+    adds at most ``CONTEXT_OVERHEAD`` to the audio the network runs over — at least
+    ``DEFAULT_CHUNK_SECONDS``, at most ``MAX_CHUNK_SECONDS`` — and then shortened until one
+    chunk's activations (the model's ``activation_floats`` estimate, 4 bytes each) fit
+    ``ACTIVATION_BUDGET``, but never below twice its context; the batch is cut to what still fits.
+    MMDenseNet (paper) gets about 35 s chunks one at a time, the WaveNet of the paper about 1 s.
     """
-    if model.DOMAIN != "waveform":
-        return DEFAULT_CHUNK_SECONDS, batch_size
-    import torch
-
-    widest = max((m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv1d)), default=1)
-    per_sample = 3 * 4 * widest * int(model.channels)
     sr = float(model.sample_rate)
-    seconds = ACTIVATION_BUDGET / per_sample / sr
-    seconds = min(DEFAULT_CHUNK_SECONDS, max(seconds, 2 * float(model.receptive_field) / sr))
-    chunk_bytes = per_sample * (seconds * sr + float(model.receptive_field))
-    return seconds, max(1, min(batch_size, int(ACTIVATION_BUDGET // chunk_bytes)))
+    ctx = context_samples(model)
+    seconds = min(MAX_CHUNK_SECONDS, max(DEFAULT_CHUNK_SECONDS, ctx / CONTEXT_OVERHEAD / sr))
+    while seconds > 2 * ctx / sr and 4.0 * _activation_floats(model, int(seconds * sr) + ctx) > ACTIVATION_BUDGET:
+        seconds *= 0.9
+    seconds = max(seconds, 2 * ctx / sr, 1.0 / sr)
+    chunk_bytes = 4.0 * _activation_floats(model, int(seconds * sr) + ctx)
+    return seconds, max(1, min(batch_size, int(ACTIVATION_BUDGET // max(chunk_bytes, 1.0))))
 
 
 def _check_mixture(mixture) -> np.ndarray:
@@ -227,9 +277,9 @@ def _spectrogram_images(X, magnitudes, wiener: bool):
         masks = power / (power.sum(dim=0, keepdim=True) + MASK_EPS)
     images = masks * X.unsqueeze(0)
     if wiener:
-        from ..postfilter import postfilter
+        from ..refinement import wiener_refinement
 
-        filtered = postfilter(X.cpu().numpy(), images.cpu().numpy(), iterations=1)
+        filtered = wiener_refinement(X.cpu().numpy(), images.cpu().numpy(), iterations=1)
         images = torch.as_tensor(np.asarray(filtered)).to(X.device)
     return images
 
@@ -280,6 +330,27 @@ def _separate_spectrogram(model, x: np.ndarray, chunk: int, overlap: int, batch_
     return _overlap_add(model, n, C, regions, keys, batch_size, overlap, progress, process)
 
 
+def _plan_lengths(model, n: int, chunk_seconds: float, overlap: float, automatic: bool, wiener: bool) -> tuple[int, int]:
+    """``(chunk, shared)`` in samples at the model's rate for a signal of ``n`` samples.
+
+    Both are multiples of the model's chunk grid. An automatic chunk length is evened out over
+    the chunks the signal needs (the same length for all, so that they batch together and the
+    last one is not a short one paying the full context). With the Wiener post-filter, whose
+    spatial covariances are estimated per chunk, neighbouring chunks are crossfaded over at
+    least ``WIENER_CROSSFADE_SECONDS``.
+    """
+    unit = _chunk_grid(model)
+    sr = float(model.sample_rate)
+    chunk = max(unit, unit * round(chunk_seconds * sr / unit))
+    if automatic and overlap == 0 and not wiener and n > chunk:
+        count = math.ceil(n / chunk)
+        chunk = unit * math.ceil(math.ceil(n / count) / unit)
+    shared = unit * round(overlap * chunk / unit)
+    if wiener:
+        shared = max(shared, unit * math.ceil(WIENER_CROSSFADE_SECONDS * sr / unit))
+    return chunk, min(shared, unit * (chunk // unit // 2))
+
+
 def separate_with_model(
     model,
     mixture: np.ndarray,
@@ -300,8 +371,10 @@ def separate_with_model(
     rate: sample rate of ``mixture`` in Hz; resampled to ``model.sample_rate`` and back
         with :func:`shotoku.io.resample`
     chunk_seconds: output length of one chunk in seconds (context comes on top); None: from
-        :func:`auto_chunking` (10 s, less for waveform models with wide layers)
-    overlap: fraction of a chunk shared with the next one, crossfaded (0 to 0.5)
+        :func:`auto_chunking` (long enough that the context costs at most 15 % more, within a
+        memory budget), evened out over the chunks the signal needs
+    overlap: fraction of a chunk shared with the next one, crossfaded (0 to 0.5); 0 (default):
+        chunks join exactly, since each carries its model's whole receptive field
     batch_size: chunks per forward pass; None: from :func:`auto_chunking` (at most 4)
     device: None/"cpu", "cuda", "cuda:N" or "auto" (a GPU when present)
     wiener: spectrogram models only: multichannel Wiener post-filter (one iteration) after masking
@@ -312,7 +385,8 @@ def separate_with_model(
 
     x = _check_mixture(mixture)
     auto_seconds, auto_batch = auto_chunking(model, DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
-    if chunk_seconds is None:
+    automatic = chunk_seconds is None
+    if automatic:
         chunk_seconds = auto_seconds
         batch_size = auto_batch
     elif batch_size is None:
@@ -333,10 +407,7 @@ def separate_with_model(
         x = np.ascontiguousarray(resample(x, int(rate), sr), dtype=np.float32)
         if x.shape[1] == 0:  # shorter than one sample at the model's rate
             x = np.zeros((C, 1), np.float32)
-    unit = _chunk_grid(model)
-    chunk = max(unit, unit * round(chunk_seconds * sr / unit))
-    shared = unit * round(overlap * chunk / unit)
-    shared = min(shared, unit * (chunk // unit // 2))
+    chunk, shared = _plan_lengths(model, x.shape[1], chunk_seconds, overlap, automatic, wiener)
     with torch.inference_mode():
         if model.DOMAIN == "spectrogram":
             images = _separate_spectrogram(model, x, chunk, shared, batch_size, dev, progress, wiener)

@@ -74,6 +74,21 @@ class DeepConvSep(nn.Module):
             "bottleneck": 128,
             "eps": 1e-8,
         },
+        # The paper's network: it already runs at about 0.15 s per second of stereo audio on two
+        # cores and trains on them (see docs/benchmarks.md); named for the registry of CPU models.
+        "cpu": {
+            "sample_rate": 44100,
+            "n_fft": 1024,
+            "hop": 512,
+            "window": "blackmanharris",
+            "block": 30,
+            "block_hop": 5,
+            "vertical_filters": 50,
+            "horizontal_filters": 50,
+            "horizontal_kernel": 15,
+            "bottleneck": 128,
+            "eps": 1e-8,
+        },
         # About 20 k parameters for two targets.
         "small": {
             "sample_rate": 44100,
@@ -132,6 +147,14 @@ class DeepConvSep(nn.Module):
     def describe(self) -> dict:
         """Name, domain, config, parameter count and receptive field (frames)."""
         return describe_model(self)
+
+    def activation_floats(self, frames: float) -> float:
+        """Rough peak of float32 values alive in one inference pass over ``frames`` frames of one
+        batch item (all channels): every frame sits in ``block / block_hop`` blocks, each held as
+        input, per-source outputs, masks and estimates (a quarter more)."""
+        bins = self.n_fft // 2 + 1
+        copies = self.block / self.block_hop
+        return 1.25 * frames * bins * copies * (2 + 3 * len(self.targets)) * self.channels
 
     def separate_blocks(self, blocks: torch.Tensor) -> torch.Tensor:
         """One pass of the network as in the paper.

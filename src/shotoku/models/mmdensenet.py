@@ -45,6 +45,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import ParameterError
 
@@ -120,15 +121,49 @@ def _conv_same(c_in: int, c_out: int, kernel: tuple[int, int]) -> nn.Module:
     return nn.Sequential(pad, nn.Conv2d(c_in, c_out, kernel))
 
 
+def _conv_of(module: nn.Module) -> nn.Conv2d:
+    """The :class:`nn.Conv2d` of a :func:`_conv_same` module."""
+    return module if isinstance(module, nn.Conv2d) else module[1]
+
+
+def _conv_same_fast(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``_conv_same`` without the padding pass: symmetric zero padding inside the convolution
+    (``ceil((k-1)/2)`` each side), then the surplus first row/column of an even kernel cropped
+    (a view). Same sums as the padded convolution; the output is a strided view."""
+    kf, kt = conv.kernel_size
+    y = F.conv2d(x, conv.weight, conv.bias, padding=(kf // 2, kt // 2))
+    return y[..., 1 - kf % 2 :, 1 - kt % 2 :] if (kf % 2 == 0 or kt % 2 == 0) else y
+
+
+def _eval_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inference-mode batch normalisation as ``x * scale + shift`` [each shape=(1, C, 1, 1)]."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return scale.view(1, -1, 1, 1), shift.view(1, -1, 1, 1)
+
+
+def _fast_path(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``module`` may take its inference path: eval mode, no autograd, running statistics."""
+    return not module.training and not torch.is_grad_enabled() and x.device.type == "cpu"
+
+
 class _DenseBlock(nn.Module):
     """``layers`` dense layers (BN → ReLU → conv) of growth ``growth``; returns the last layer's maps.
 
     Input [shape=(B, in_channels, F, T)] → output [shape=(B, growth, F, T)].
+
+    Training (or any call with autograd on) runs the layers as written: each layer normalises the
+    concatenation of the block input and all earlier outputs. Inference (eval mode, no autograd)
+    computes the same sums without re-concatenating: one channels-last buffer holds the block
+    input and every layer's output side by side, each layer reads a prefix of it through its
+    batch normalisation folded to ``x·scale + shift`` and ReLU (one fused pass into a fresh
+    channels-last tensor), and its convolution writes straight into the next slice.
     """
 
     def __init__(self, in_channels: int, growth: int, layers: int, kernel: tuple[int, int]):
         super().__init__()
         self.layers = nn.ModuleList()
+        self.in_channels, self.growth = in_channels, growth
         width = in_channels
         for _ in range(layers):
             self.layers.append(
@@ -137,10 +172,29 @@ class _DenseBlock(nn.Module):
             width += growth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fast_path(self, x):
+            return self._forward_buffered(x)
         features = [x]
         for layer in self.layers:
             features.append(layer(torch.cat(features, dim=1)))
         return features[-1]
+
+    def _forward_buffered(self, x: torch.Tensor) -> torch.Tensor:
+        batch, width, n_f, n_t = x.shape
+        last = len(self.layers) - 1
+        cl = torch.channels_last
+        buf = torch.empty(batch, width + last * self.growth, n_f, n_t, dtype=x.dtype, device=x.device, memory_format=cl)
+        buf[:, :width].copy_(x)
+        y = x
+        for i, layer in enumerate(self.layers):
+            scale, shift = _eval_affine(layer[0])
+            act = torch.empty(batch, width, n_f, n_t, dtype=x.dtype, device=x.device, memory_format=cl)
+            torch.addcmul(shift.to(x.dtype), buf[:, :width], scale.to(x.dtype), out=act)
+            y = _conv_same_fast(_conv_of(layer[2]), act.relu_())
+            if i < last:
+                buf[:, width : width + self.growth].copy_(y)
+                width += self.growth
+        return y
 
 
 class _MDenseNet(nn.Module):
@@ -186,7 +240,10 @@ class _MDenseNet(nn.Module):
         pad_f, pad_t = -n_bins % step, -n_frames % step
         if pad_f or pad_t:
             x = nn.functional.pad(x, (0, pad_t, 0, pad_f))
-        x = self.first(x)
+        # Channels-last (maps innermost): the layout oneDNN convolutions run fastest in, kept
+        # through the network (pooling, concatenation and batch normalisation preserve it).
+        x = x.contiguous(memory_format=torch.channels_last)
+        x = _conv_same_fast(_conv_of(self.first), x) if _fast_path(self, x) else self.first(x)
         skips = []
         for block in self.down:
             x = block(x)
@@ -297,6 +354,22 @@ class MMDenseNet(nn.Module):
             },
             "final": {"growth": 4, "layers": 2, "kernel": [3, 3]},
         },
+        # The paper's STFT, bands and layout at about a fifth of its arithmetic (1.3 GFLOP per
+        # second of stereo audio and target, 61 k parameters per target): what trains on a
+        # two-core CPU in useful time (see docs/benchmarks.md, "Neural models").
+        "cpu": {
+            "sample_rate": 44100,
+            "n_fft": 2048,
+            "hop": 1024,
+            "window": "hann",
+            "split_bin": 512,
+            "bands": {
+                "low": _band(12, (4, 3), [8] * 7, [3] * 7),
+                "high": _band(12, (3, 3), [6] * 7, [2] * 7),
+                "full": _band(12, (4, 3), [4] * 7, [2] * 7),
+            },
+            "final": {"growth": 4, "layers": 2, "kernel": [3, 3]},
+        },
         # About 10 k parameters per target: for tests and quick CPU training.
         "small": {
             "sample_rate": 44100,
@@ -351,6 +424,18 @@ class MMDenseNet(nn.Module):
     def describe(self) -> dict:
         """Name, domain, config, parameter count and receptive field (frames)."""
         return describe_model(self)
+
+    def activation_floats(self, frames: float) -> float:
+        """Rough peak of float32 values alive in one inference pass over ``frames`` frames of one
+        batch item: the widest full-resolution dense block (its buffer, one normalised copy and
+        its output) plus the input, the masks and the skip maps (a quarter more)."""
+        bins = self.n_fft // 2 + 1
+        peak = 0.0
+        for name, band in self.config["bands"].items():
+            width = band["first_channels"] + band["layers"][0] * band["growth"][0]
+            rows = int(self.config["split_bin"]) if name == "low" else bins - int(self.config["split_bin"]) if name == "high" else bins
+            peak = max(peak, (2 * width + 2 * band["growth"][0]) * rows)
+        return 1.25 * frames * (peak + (2 + len(self.targets)) * self.channels * bins)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         """Mixture magnitude [shape=(B, C, F, T)] → target magnitudes [shape=(B, S, C, F, T)]."""
