@@ -35,15 +35,18 @@ def other_song():
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    """The same one-song dataset written by the CLI (a fresh process) and by the Python API."""
+    """The same one-song dataset written by the CLI (a fresh process) and by the Python API.
+
+    Dataset seed 7's song uses an MMA groove, a sampled drum kit and two soundfonts.
+    """
     root = tmp_path_factory.mktemp("synth")
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     cli = subprocess.run([sys.executable, "-m", "shotoku", "synth", "-n", "1", "-o", str(root / "cli"),
-                          "--seed", "5", "--seconds", "3"], capture_output=True, text=True, env=env,
+                          "--seed", "7", "--seconds", "3"], capture_output=True, text=True, env=env,
                          timeout=600)
-    api = write_dataset(root / "api", n=1, seed=5, seconds=3.0)
+    api = write_dataset(root / "api", n=1, seed=7, seconds=3.0)
     return cli, root / "cli", api
 
 
@@ -159,7 +162,8 @@ def test_cli_writes_musdb_layout(written):
     for key in ("seed", "tempo", "key", "progression", "instruments", "soundfont", "duration",
                 "shotoku_version", "melody"):
         assert key in meta, key
-    assert meta["seed"] == synth.track_seed(5, 0) and meta["duration"] == 3.0
+    assert meta["seed"] == synth.track_seed(7, 0) and meta["duration"] == 3.0
+    assert meta["recipe"] == "varied" and meta["split"] == "train"
     assert set(meta["instruments"]) == set(STEMS)
     assert all(0 <= i["program"] < 128 for s in ("bass", "other") for i in meta["instruments"][s])
 
@@ -172,7 +176,7 @@ def test_rerun_keeps_finished_tracks_and_refuses_others(written, monkeypatch):
         raise AssertionError("a finished track was rendered again")
 
     monkeypatch.setattr(synth, "render_song", no_render)
-    assert write_dataset(out, n=1, seed=5, seconds=3.0) == api
+    assert write_dataset(out, n=1, seed=7, seconds=3.0) == api
     with pytest.raises(OutputError, match="already exists"):
         write_dataset(out, n=1, seed=6, seconds=3.0)
 

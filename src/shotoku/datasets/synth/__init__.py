@@ -1,15 +1,29 @@
 """Synthetic multitrack songs with exact stems: drums, bass, other, vocals.
 
 A seed composes a short song (:mod:`.compose`: tempo, key, chord progression, groove,
-instruments, melody, lyrics), writes one MIDI file per instrumental stem (:mod:`.midi`), renders
-each with FluidSynth, reverb and chorus off (:mod:`.render`), and sings the melody with
-espeak-ng syllables re-pitched and re-timed by the WORLD vocoder (:mod:`.voice`). Each stem is
-brought to a level drawn from the seed, all stems are scaled by one common factor so that
-nothing clips, and the mixture is their sum.
+instruments, melody, lyrics) and draws its recipe (:mod:`.recipe`) from the catalogue of
+installed Debian material (:mod:`.sources`):
+
+- the accompaniment: the procedural composer's parts, or an MMA groove of many genres over the
+  same chords (:mod:`.grooves`);
+- per song and per stem, the source: a General MIDI soundfont rendered with FluidSynth, reverb
+  and chorus off (:mod:`.midi`, :mod:`.render`); a sampled drum kit (Hydrogen, Sonic Pi, LMMS)
+  or a recorded drum loop (:mod:`.drums`); a recorded guitar (:mod:`.guitar`);
+- the sung line: a composed melody or a folk tune from music21's corpus (:mod:`.melodies`),
+  sung by espeak-ng or a Festival voice re-pitched and re-timed with WORLD (:mod:`.voice`);
+- per-stem effects and a shared reverb send (:mod:`.effects`), stereo placement with
+  :mod:`shotoku.panning`, random levels, and stems absent with a small probability.
+
+``split="train"`` (the default) can only draw training sources; ``split="heldout"`` draws only
+the FluidR3 soundfonts reserved for evaluation. ``plain=True`` keeps the first recipe (one
+soundfont, espeak-ng, no effects). All stems are scaled by one common factor so that nothing
+clips, and the mixture is their sum.
 
 The stems are rounded to a grid of 2**-21 (about -126 dBFS, finer than 20-bit audio) so that
 the float32 sum is exact whatever the order of addition: ``mixture == drums + bass + other +
-vocals`` holds bit for bit, in memory and in the float WAV files.
+vocals`` holds bit for bit, in memory and in the float WAV files. :func:`write_dataset` writes
+songs in the MUSDB18-HQ layout; :func:`remix` mixes new examples from the stems of a written
+pool. ``docs/data.md`` is the recipe in prose.
 
     >>> from shotoku.datasets.synth import render_song     # doctest: +SKIP
     >>> track = render_song(seed=7, seconds=6.0)            # doctest: +SKIP
@@ -30,13 +44,14 @@ import numpy as np
 
 from ...errors import OutputError, ParameterError
 from ...io import save
-from ..track import Track
 from ...panning import midi_angle, pan, pan_gains
+from ..track import Track
 from . import compose as _compose
 from . import drums as _drums
 from . import effects as _effects
 from . import grooves as _grooves
 from . import guitar as _guitar
+from . import melodies as _melodies
 from . import midi as _midi
 from . import recipe as _recipe
 from . import render as _render
@@ -204,7 +219,7 @@ def _fit_programs(parts, font: str, rng) -> None:
     have = _sources.presets(font)
     for part in parts:
         if part.channel == 9:
-            kits = sorted(p for b, p in have if b == 128)
+            kits = sorted(p for b, p in have if b == 128 and p < 56)  # 56 and up: sound effects
             part.program = int(kits[int(rng.integers(len(kits)))]) if kits else 0
         elif (0, part.program) not in have:
             family = [p for b, p in have if b == 0 and p // 8 == part.program // 8]
@@ -214,6 +229,25 @@ def _fit_programs(parts, font: str, rng) -> None:
 
 def _voice_id(source) -> str:
     return (_voice.FESTIVAL_PREFIX + source.name) if source.kind == "festival" else source.name
+
+
+def _corpus_tune(seed, score, voice, n_bars) -> str | None:
+    """Replace the score's melody by a corpus tune fitted to it; returns the tune's name or None."""
+    starts = [c[0] for c in score.chords]
+
+    def chord_at(beat):
+        i = int(np.searchsorted(starts, beat + 1e-9, side="right")) - 1
+        return score.chords[max(i, 0)][1]
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, 0x3E1]))
+    found = _melodies.corpus_melody(rng, score.tonic, score.mode, voice.low, voice.high, n_bars, chord_at)
+    if found is None:
+        return None
+    notes, name = found
+    words = sorted(set(score.lyrics)) or ["l'A:"]
+    score.melody = notes
+    score.lyrics = [words[int(rng.integers(len(words)))] for _ in notes]
+    return name
 
 
 def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
@@ -239,6 +273,9 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
             if arranged[stem]:
                 parts[stem] = arranged[stem]
         score.swing = 0.0
+    tune = None
+    if plan.melody == "corpus":
+        tune = _corpus_tune(seed, score, voice, n_bars)
     samples = int(round(seconds * rate))
     rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, 0x313D]))
     vibrato = (float(rng.uniform(8.0, 25.0)), float(rng.uniform(4.5, 6.5)))
@@ -281,13 +318,14 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
                 info["other"] = {"start_s": round(start, 3)}
             if not plan.stems["vocals"].absent:
                 stems["vocals"] = pan(_voice.sing(melody, seconds, vid, rate, *vibrato), plan.stems["vocals"].angle)
-            for stem, (proc, wav) in jobs.items():
-                stems[stem] = _render.finish(proc, wav, samples)
+            for stem, (proc, wav) in jobs.items():  # silence: an accompaniment that enters later
+                stems[stem] = _render.finish(proc, wav, samples, allow_silence=True)
         finally:
             _kill(jobs)
     for stem in STEMS:
         sp = plan.stems[stem]
-        if sp.absent or stem not in stems:
+        if sp.absent or stem not in stems or not np.any(stems[stem]):
+            sp.absent = True  # drawn absent, or nothing of it falls inside the song
             stems[stem] = np.zeros((2, samples), dtype=np.float32)
             continue
         stems[stem] = _effects.process(stems[stem], sp.chain, plan.reverb, sp.send, rate, score.tempo)
@@ -323,6 +361,7 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
         "reverb": plan.reverb,
         "absent": [s for s in STEMS if plan.stems[s].absent],
         "voice": vid,
+        "melody_source": tune or "composed",
         "vibrato": {"cents": round(vibrato[0], 2), "hz": round(vibrato[1], 2)},
         "soundfont": plan.font.path,
         "duration": samples / rate,

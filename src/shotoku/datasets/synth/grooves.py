@@ -74,6 +74,19 @@ def _script(groove: str, tempo: float, chords, n_bars: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _hold_drums(part: Part, hold: float = 0.25) -> None:
+    """Hold drum notes ``hold`` beats (or until the same drum's next hit).
+
+    MMA writes drum hits a few milliseconds long; some soundfonts' drum presets release at
+    the note-off and would sound only a click.
+    """
+    following: dict[int, float] = {}
+    for n in reversed(part.notes):
+        gap = following.get(n.pitch, n.start + hold) - n.start
+        n.dur = max(n.dur, min(hold, gap)) if gap > 0 else n.dur
+        following[n.pitch] = n.start
+
+
 def arrange(groove: str, tempo: float, chords, n_bars: int, seed: int) -> dict[str, list[Part]]:
     """The accompaniment of ``groove`` over ``chords``: {"drums": [...], "bass": [...], "other": [...]}.
 
@@ -128,5 +141,7 @@ def arrange(groove: str, tempo: float, chords, n_bars: int, seed: int) -> dict[s
                 part.notes.append(Note(start / tpb, max(now - start, 1) / tpb, int(m.note), int(vel)))
         if part.notes and channel < 16:
             part.notes.sort(key=lambda n: (n.start, n.pitch))
+            if stem == "drums":
+                _hold_drums(part)
             parts[stem].append(part)
     return parts

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import effects, grooves, sources
+from . import effects, grooves, melodies, sources
 from .sources import Source
 
 STEMS = ("drums", "bass", "other", "vocals")
@@ -25,6 +25,8 @@ DRUM_FAMILIES = {"soundfont": 0.45, "drumkit": 0.45, "loop": 0.10}
 GUITAR = 0.12
 #: Chance that the accompaniment (drums, bass, other) comes from an MMA groove.
 MMA_GROOVE = 0.4
+#: Chance that the sung melody is a folk tune from music21's corpus rather than a composed one.
+CORPUS_MELODY = 0.35
 #: Chance that each stem is absent (silent) in a song; at least two stems always sound.
 ABSENT = 0.1
 #: Stem RMS relative to the loudest reference stem, dB: (centre, spread) of a uniform draw.
@@ -61,6 +63,7 @@ class Plan:
     stems: dict[str, StemPlan]
     arrangement: str  # "compose" or "mma:<groove>"
     reverb: dict | None
+    melody: str = "compose"  # "compose" or "corpus"
 
     def sources(self) -> list[Source]:
         return [self.font] + [p.source for p in self.stems.values()]
@@ -117,6 +120,8 @@ def draw_plan(seed: int, split: str = "train", soundfont: Source | None = None) 
     if names and pick.random() < MMA_GROOVE:
         arrangement = "mma:" + names[int(pick.integers(len(names)))]
 
+    melody = "corpus" if (melodies.available() and pick.random() < CORPUS_MELODY) else "compose"
+
     fx = _rng(seed, 2)
     reverb = effects.draw_reverb(fx)
     for stem in STEMS:
@@ -132,4 +137,4 @@ def draw_plan(seed: int, split: str = "train", soundfont: Source | None = None) 
     absent = [s for s in STEMS if lv.random() < ABSENT]
     for stem in absent[:2]:
         plans[stem].absent = True
-    return Plan(split=split, font=font, stems=plans, arrangement=arrangement, reverb=reverb)
+    return Plan(split=split, font=font, stems=plans, arrangement=arrangement, reverb=reverb, melody=melody)

@@ -65,12 +65,12 @@ def start(midi: Path, wav: Path, soundfont: Path, rate: int) -> subprocess.Popen
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 
-def finish(proc: subprocess.Popen, wav: Path, samples: int) -> np.ndarray:
+def finish(proc: subprocess.Popen, wav: Path, samples: int, allow_silence: bool = False) -> np.ndarray:
     """Wait for a render started by :func:`start`; returns float32 [shape=(2, samples)].
 
     The audio is cut (or zero-padded) to exactly ``samples``. Raises
     :class:`~shotoku.errors.ShotokuError` if fluidsynth failed, could not load the soundfont, or
-    rendered only silence (a soundfont without the part's instruments).
+    rendered only silence (a soundfont without the part's instruments) unless ``allow_silence``.
     """
     import soundfile as sf
 
@@ -86,7 +86,7 @@ def finish(proc: subprocess.Popen, wav: Path, samples: int) -> np.ndarray:
     audio = audio.T
     if audio.shape[0] == 1:
         audio = np.repeat(audio, 2, axis=0)
-    if not np.any(audio):
+    if not allow_silence and not np.any(audio):
         raise ShotokuError(f"fluidsynth rendered silence for {Path(wav).stem}; "
                            "pass a General MIDI soundfont with --soundfont")
     result = np.zeros((2, samples), dtype=np.float32)
