@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := fluidsynth timgm6mb-soundfont espeak-ng ffmpeg chromium
+APT_PACKAGES := fluidsynth timgm6mb-soundfont espeak-ng ffmpeg chromium musescore-general-soundfont-small musescore-general-soundfont csound-soundfont opl3-soundfont denemo-data fluid-soundfont-gm hydrogen-drumkits sonic-pi-samples lmms-common fretsonfire-songs-muldjord fretsonfire-songs-sectoid mma festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 
 .PHONY: demo test system-deps install install-test bench clean
@@ -23,8 +23,13 @@ install-test: $(VENV)/.installed-test
 # (museval/stempeg look for it at import). Installed when running as root, else the exact line to run.
 system-deps:
 	@missing=""; \
-	for c in fluidsynth espeak-ng ffmpeg chromium; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
-	[ -f $(SOUNDFONT) ] || missing="$$missing timgm6mb-soundfont"; \
+	for c in fluidsynth espeak-ng ffmpeg chromium mma festival; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for f in $(SOUNDFONT) /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 /usr/share/sounds/sf3/MuseScore_General_Full.sf3 \
+	  /usr/share/sounds/sf2/sf_GMbank.sf2 /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 /usr/share/sounds/sf2/A320U.sf2 \
+	  /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/hydrogen/data/drumkits /usr/share/sonic-pi/samples /usr/share/lmms/samples \
+	  /usr/share/games/fretsonfire/data/songs/muldjord /usr/share/games/fretsonfire/data/songs/sectoid \
+	  /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone \
+	  /usr/share/festival/voices/us/cmu_us_slt_arctic_hts; do [ -e "$$f" ] || missing="$$missing $$f"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
