@@ -215,3 +215,26 @@ def test_remix_draws_stems_across_songs_exactly(tmp_path):
         remix(tmp_path, seed=1, seconds=5.0)
     with pytest.raises(ParameterError):
         remix(tmp_path / "empty", seed=1)
+
+
+def test_corpus_melody_fits_key_chords_and_voice():
+    from shotoku.datasets.synth import melodies
+
+    if not melodies.available():
+        pytest.skip("music21 is not installed")
+    score = compose(9, 8.0)
+    starts = [c[0] for c in score.chords]
+
+    def chord_at(beat):
+        return score.chords[max(int(np.searchsorted(starts, beat + 1e-9, side="right")) - 1, 0)][1]
+
+    found = melodies.corpus_melody(np.random.default_rng(5), score.tonic, score.mode, 57, 74, 4, chord_at)
+    assert found is not None
+    notes, name = found
+    assert name.startswith(("essenFolksong/", "nottingham-dataset/"))
+    assert len(notes) >= 4 and all(57 <= n.pitch <= 74 for n in notes)
+    assert all(a.start + a.dur <= b.start + 1e-9 for a, b in zip(notes, notes[1:]))  # one voice, no overlaps
+    scale = {(score.tonic + s) % 12 for s in ((0, 2, 4, 5, 7, 9, 11) if score.mode == "major" else (0, 2, 3, 5, 7, 8, 10))}
+    strong = [n for n in notes if abs(n.start - round(n.start)) < 1e-6 and round(n.start) % 2 == 0]
+    assert strong and np.mean([n.pitch % 12 in chord_at(n.start) for n in strong]) >= 0.8
+    assert np.mean([n.pitch % 12 in scale for n in notes]) >= 0.9

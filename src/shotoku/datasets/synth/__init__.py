@@ -264,8 +264,7 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
     voice = plan.stems["vocals"].source
     vid = _voice_id(voice)
     score = _compose.compose(seed, seconds, voices={vid: (voice.low, voice.high)})
-    n_bars = int(np.ceil(score.chords[-1][0] / 4.0 + 1e-9)) if score.chords else 1
-    n_bars = max(n_bars, int(round(max(n.start + n.dur for n in score.parts["drums"][0].notes) / 4 + 0.5)))
+    n_bars = int(np.ceil((seconds * score.tempo / 60.0 + 1.0) / 4.0))  # as many bars as the composer wrote
     parts = {k: list(v) for k, v in score.parts.items()}
     if plan.arrangement.startswith("mma:"):
         arranged = _grooves.arrange(plan.arrangement[4:], score.tempo, score.chords, n_bars, seed)
