@@ -44,7 +44,7 @@ import numpy as np
 
 from ...errors import OutputError, ParameterError
 from ...io import save
-from ...panning import midi_angle, pan, pan_gains
+from ...panning import RIGHT, midi_angle, pan, pan_gains
 from ..track import Track
 from . import compose as _compose
 from . import drums as _drums
@@ -227,6 +227,16 @@ def _fit_programs(parts, font: str, rng) -> None:
             part.program = int(min(pool, key=lambda p: abs(p - part.program)))
 
 
+def _midi_pan(angle: float) -> int:
+    """The MIDI pan value (0..127) that places a FluidSynth part at ``angle`` degrees.
+
+    FluidSynth pans with the constant-power sine/cosine law of
+    :func:`shotoku.panning.pan_gains`, reading pan value v as (v − 64) / 64 × 45° (measured:
+    0 → −45°, 32 → −22.5°, 64 → 0°, 96 → +22.5°); this inverts that reading.
+    """
+    return int(np.clip(round(64 + angle / RIGHT * 64), 0, 127))
+
+
 def _voice_id(source) -> str:
     return (_voice.FESTIVAL_PREFIX + source.name) if source.kind == "festival" else source.name
 
@@ -282,10 +292,10 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
     for k, part in enumerate(parts["other"]):  # accompaniment parts spread around the stem's angle
         offset = spread * (1 if k % 2 == 0 else -1) * (0.5 if k >= 2 else 1.0) if len(parts["other"]) > 1 else 0.0
         angle = float(np.clip(plan.stems["other"].angle + offset, -45.0, 45.0))
-        part.pan = int(round((angle + 45.0) / 90.0 * 127))  # shotoku.panning.midi_angle, inverted
+        part.pan = _midi_pan(angle)
     for stem in ("drums", "bass"):
         for part in parts[stem]:
-            part.pan = int(round((plan.stems[stem].angle + 45.0) / 90.0 * 127))
+            part.pan = _midi_pan(plan.stems[stem].angle)
     melody = _melody(score, seconds)
 
     stems: dict[str, np.ndarray] = {}
