@@ -71,28 +71,55 @@ def _wav_declared_bytes(path: Path) -> tuple[int, int] | None:
     return None
 
 
+#: Frames per read; after a decoding error the reader retries from the last good frame with
+#: smaller reads, down to :data:`_SMALLEST_READ`, so a damaged file keeps every decodable frame.
+_READ_FRAMES = 1 << 18
+_SMALLEST_READ = 256
+
+
+def _read_decodable(path: Path) -> tuple[list[np.ndarray], int, int, bool]:
+    """Every frame of a libsndfile-readable file up to the first undecodable one.
+
+    Returns (blocks float32 [shape=(frames, channels)], rate, declared frames, broken). After a
+    decoding error libsndfile's handle is unusable, so the file is opened again at the last good
+    frame and read in smaller pieces, down to :data:`_SMALLEST_READ` frames.
+    """
+    import soundfile as sf
+
+    blocks: list[np.ndarray] = []
+    done, size = 0, _READ_FRAMES
+    with sf.SoundFile(str(path)) as f:
+        rate, declared = f.samplerate, f.frames
+    while True:
+        try:
+            with sf.SoundFile(str(path)) as f:
+                if done:
+                    f.seek(done)
+                while True:
+                    b = f.read(size, dtype="float32", always_2d=True)
+                    if b.shape[0] == 0:
+                        return blocks, rate, declared, False
+                    blocks.append(b)
+                    done += b.shape[0]
+        except (RuntimeError, sf.LibsndfileError):
+            if size <= _SMALLEST_READ:
+                return blocks, rate, declared, True
+            size = max(_SMALLEST_READ, size // 8)
+
+
 def _load_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        with sf.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            declared = f.frames
-            blocks = []
-            try:
-                while True:
-                    b = f.read(1 << 18, dtype="float32", always_2d=True)
-                    if b.shape[0] == 0:
-                        break
-                    blocks.append(b)
-            except (RuntimeError, sf.LibsndfileError):
-                warnings.warn(
-                    f"'{path}' is cut off mid-stream; using the samples before the break",
-                    TruncatedAudioWarning,
-                    stacklevel=3,
-                )
+        blocks, rate, declared, broken = _read_decodable(path)
     except sf.LibsndfileError as exc:
         raise _NotReadable(str(exc)) from None
+    if broken:
+        warnings.warn(
+            f"'{path}' is cut off mid-stream; using the {sum(len(b) for b in blocks)} samples before the break",
+            TruncatedAudioWarning,
+            stacklevel=3,
+        )
     data = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, 1), np.float32)
     declared_bytes = _wav_declared_bytes(path) if path.suffix.lower() == ".wav" else None
     if declared_bytes is not None and declared_bytes[1] < declared_bytes[0]:
@@ -102,7 +129,7 @@ def _load_soundfile(path: Path) -> tuple[np.ndarray, int]:
             TruncatedAudioWarning,
             stacklevel=3,
         )
-    elif 0 < data.shape[0] < declared:
+    elif 0 < data.shape[0] < declared and not broken:
         warnings.warn(f"'{path}' is cut off mid-stream", TruncatedAudioWarning, stacklevel=3)
     return np.ascontiguousarray(data.T), rate
 
@@ -242,11 +269,24 @@ def load_stems(path, names: tuple[str, ...] = MUSDB_STEMS) -> tuple[dict[str, np
     return out, sr
 
 
+def _last_frame_decodes(path: Path, frames: int) -> bool:
+    """Whether the last frame a file's header declares can be read (a cut file's cannot)."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(frames - 1)
+            return f.read(1, dtype="float32").shape[0] == 1
+    except (RuntimeError, sf.LibsndfileError):
+        return False
+
+
 def info(path) -> dict:
     """Describe an audio file without decoding all of it where the format allows.
 
     Returns a dict with ``path``, ``format``, ``channels``, ``rate`` (Hz), ``samples``,
-    ``duration`` (s) and, for multi-stream files, ``streams``.
+    ``duration`` (s) and, for multi-stream files, ``streams``. A file cut off mid-stream is
+    decoded to count the samples it really holds, and gets ``truncated: True``.
     """
     path = _check_path(path)
     if not _is_container(path):
@@ -256,10 +296,19 @@ def info(path) -> dict:
             i = sf.info(str(path))
             if i.frames == 0:
                 raise InputFileError(f"'{path}' has a header but no samples")
-            return {
+            frames, truncated = i.frames, not _last_frame_decodes(path, i.frames)
+            if truncated:  # the header's length is a promise the file does not keep: count
+                blocks, _, _, _ = _read_decodable(path)
+                frames = sum(len(b) for b in blocks)
+                if frames == 0:
+                    raise InputFileError(f"'{path}' has a header but no decodable samples")
+            out = {
                 "path": str(path), "format": f"{i.format} {i.subtype}", "channels": i.channels,
-                "rate": i.samplerate, "samples": i.frames, "duration": i.frames / i.samplerate,
+                "rate": i.samplerate, "samples": frames, "duration": frames / i.samplerate,
             }
+            if truncated:
+                out["truncated"] = True
+            return out
         except sf.LibsndfileError:
             pass
     try:

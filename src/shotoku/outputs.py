@@ -28,8 +28,50 @@ def source_filename(name: str, ext: str = ".wav") -> str:
     return s + ext
 
 
-def prepare_folder(folder) -> Path:
-    """Create ``folder`` if needed and check it can be written; :class:`OutputError` otherwise."""
+#: Staging folders are named ``.shotoku-<pid>-<random>`` inside the output folder.
+STAGING_PREFIX = ".shotoku-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(folder) -> list[Path]:
+    """Remove staging folders that an interrupted run left in ``folder`` (their process is gone)."""
+    removed = []
+    for p in Path(folder).glob(STAGING_PREFIX + "*"):
+        parts = p.name[len(STAGING_PREFIX):].split("-", 1)
+        if p.is_dir() and (not parts[0].isdigit() or not _alive(int(parts[0]))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def previous_files(folder) -> list[Path]:
+    """The files of an earlier run in ``folder``: its records and the files they list, other audio."""
+    from .io import AUDIO_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")
+                  and (f.suffix.lower() in AUDIO_SUFFIXES or f.name in (SEPARATION_RECORD, SCENE_RECORD)))
+
+
+def prepare_folder(folder, overwrite: bool | None = None) -> Path:
+    """Create ``folder`` if needed and check it can be written; :class:`OutputError` otherwise.
+
+    Staging folders of interrupted runs are removed. ``overwrite=False`` refuses a folder that
+    already holds audio or a record from another run (the message says how to go on);
+    ``True`` lets :func:`write_images` replace them (files of the old run that the new one does
+    not write are removed, so two runs never mix); ``None`` (library callers) does not check.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"output '{folder}' exists and is not a folder")
@@ -39,6 +81,13 @@ def prepare_folder(folder) -> Path:
         raise OutputError(f"cannot create output folder '{folder}': {exc.strerror or exc}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder '{folder}' is not writable")
+    remove_stale_staging(folder)
+    if overwrite is False:
+        old = previous_files(folder)
+        if old:
+            shown = ", ".join(f.name for f in old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
+            raise OutputError(f"output folder '{folder}' already holds files ({shown}); "
+                              "use --overwrite to replace them or choose another folder")
     return folder
 
 
@@ -78,11 +127,15 @@ def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
     record_name: :data:`SEPARATION_RECORD` or :data:`SCENE_RECORD`
     mixture: float32 [shape=(channels, samples)] written as ``mixture<ext>`` beside the images
     Returns {source name: final path}. Files go to a hidden staging folder first and are moved
-    in only when every one is complete; a failure leaves the folder as it was.
+    in only when every one is complete; a failure leaves the folder as it was. Images listed by
+    an earlier record of the same name that this run does not write are removed, so a folder
+    never mixes two runs (a command asks the user first: :func:`prepare_folder`).
     """
     from .io import save, write_json
 
     folder = prepare_folder(folder)
+    found = read_record(folder)
+    found_record = found[1] if found is not None and found[0] == record_name else None
     files = {name: source_filename(name, ext) for name in images}
     if len(set(files.values())) != len(files) or ("mixture" + ext) in files.values():
         files = {name: f"{i + 1:02d}_{f}" for i, (name, f) in enumerate(files.items())}
@@ -91,8 +144,10 @@ def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
     for f in list(files.values()) + list(extra.values()) + [record_name]:
         if (folder / f).resolve() in protected:
             raise OutputError(f"refusing to overwrite the input file '{folder / f}'; choose another output folder")
+    listed = (found_record or {}).get("sources")
+    stale = [folder / str(f) for f in listed.values()] if isinstance(listed, dict) else []
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".shotoku-", dir=folder))
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
     except OSError as exc:
         raise OutputError(f"cannot write to output folder '{folder}': {exc.strerror or exc}") from None
     try:
@@ -105,6 +160,10 @@ def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
         write_json(staging / record_name, rec)
         for f in list(files.values()) + list(extra.values()) + [record_name]:
             os.replace(staging / f, folder / f)
+        written = {folder / f for f in list(files.values()) + list(extra.values())}
+        for old in stale:  # an earlier run's images that this run does not replace
+            if old not in written and old.parent == folder and old.is_file():
+                old.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {name: folder / f for name, f in files.items()}

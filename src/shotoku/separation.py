@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,15 @@ def check_images(name: str, images, shape: tuple[int, int]) -> dict[str, np.ndar
     return out
 
 
+#: The shortest mixture any method is asked to separate (positions, spectra and masks need
+#: at least a few STFT frames).
+MIN_SAMPLES = 1024
+
+
+class SilentInputWarning(UserWarning):
+    """The mixture is all zeros: the images are silent too."""
+
+
 @dataclass
 class Separation:
     """What a run of :func:`run` gives: the images and how they were made.
@@ -83,6 +93,11 @@ def run(mixture, rate: int, method: str | None = None, **params) -> Separation:
     """
     x = check_mixture(mixture)
     rate = check_rate(rate)
+    if x.shape[1] < MIN_SAMPLES:
+        raise AudioContentError(f"the mixture is {x.shape[1]} sample(s) long; separation needs at least "
+                                f"{MIN_SAMPLES} ({MIN_SAMPLES / rate * 1000:.0f} ms at {rate} Hz)")
+    if not np.any(x):
+        warnings.warn("the mixture is silent: every image will be silent", SilentInputWarning, stacklevel=2)
     name = method or registry.default_method(x.shape[0])
     m = registry.get(name)
     m.check_channels(x.shape[0])
