@@ -399,6 +399,27 @@ def jsonable(value):
 
 
 _SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
+#: What each output format can hold: (highest sample rate in Hz, most channels), as libsndfile writes them.
+FORMAT_LIMITS = {".wav": (2 ** 31 - 1, 1024), ".flac": (655_350, 8), ".ogg": (192_000, 255), ".mp3": (48_000, 2)}
+
+
+def check_format(path_or_suffix, rate: int, channels: int) -> str:
+    """The output suffix if audio of ``rate`` Hz and ``channels`` channels can be written to it.
+
+    Checked before any work, so that a run never ends on a format that cannot hold its result:
+    :class:`~shotoku.errors.OutputError` says what the format holds and what to use instead.
+    """
+    text = str(path_or_suffix)
+    ext = text.lower() if text.startswith(".") and "/" not in text else Path(text).suffix.lower()
+    if ext not in _SUBTYPES:
+        raise OutputError(f"cannot write '{text}': unknown format '{ext}' (use .wav, .flac, .ogg or .mp3)")
+    max_rate, max_channels = FORMAT_LIMITS[ext]
+    if rate > max_rate or (ext == ".mp3" and rate < 8000):
+        raise OutputError(f"{ext.lstrip('.')} cannot hold {rate} Hz audio (it holds up to {max_rate} Hz); "
+                          "use wav or flac, or resample first")
+    if channels > max_channels:
+        raise OutputError(f"{ext.lstrip('.')} cannot hold {channels} channels (at most {max_channels}); use wav")
+    return ext
 
 
 def _write_float_wav(path, audio: np.ndarray, rate: int) -> None:
@@ -444,12 +465,10 @@ def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect
     for p in protect:
         if Path(p).exists() and path.exists() and os.path.samefile(p, path):
             raise OutputError(f"refusing to overwrite the input file '{path}'; choose another output")
-    ext = path.suffix.lower()
-    if ext not in _SUBTYPES:
-        raise OutputError(f"cannot write '{path}': unknown format '{ext}' (use .wav, .flac, .ogg or .mp3)")
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None]
+    ext = check_format(path, int(rate), audio.shape[0] if audio.ndim == 2 else 1)
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise AudioContentError(f"cannot write '{path}': audio must be (channels, samples) and non-empty")
     if not np.all(np.isfinite(audio)):
