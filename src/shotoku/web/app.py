@@ -268,3 +268,34 @@ def _render(store: J.JobStore, job: J.Job, doc) -> tuple[Path, str, str | None]:
     warning = "; ".join(str(w.message) for w in caught) or None
     song = source_filename(Path(job.name).stem or "recording", "")
     return path, f"{song}-remix.wav", warning
+
+
+class RunningServer:
+    """A console server running in a background thread (:func:`start_in_thread`)."""
+
+    def __init__(self, server, thread, url: str):
+        self.server, self.thread, self.url = server, thread, url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and wait for the thread (the application's store closes if it owns it)."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> RunningServer:
+    """Serve ``app`` with uvicorn in a daemon thread (tests, notebooks); ``port=0`` picks a free
+    port. Returns once the server listens; :attr:`RunningServer.url` is its address."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="shotoku-serve", daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"the console server did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()
+    return RunningServer(server, thread, f"http://{host}:{bound[1]}")

@@ -11,7 +11,7 @@ server process that has already imported shotoku, so a job starts in millisecond
 inherits the web server's threads) with a time limit; ``Limits.workers`` threads each wait on
 one process, so at most that many run at once, and at most ``Limits.queue`` more wait
 (:class:`QueueFull` beyond). Job folders go when the job is deleted, ``Limits.retention_s``
-seconds after its last change (:meth:`JobStore.sweep`, called by a timer thread) and when the
+seconds after its last change or request (:meth:`JobStore.sweep`, called by a timer thread) and when the
 store closes.
 """
 
@@ -80,7 +80,7 @@ class Limits:
     queue: separations waiting beyond those running; more get :class:`QueueFull` (503)
     max_jobs: job folders alive at once; an upload beyond gets :class:`QueueFull`
     timeout_s: a separation running longer is stopped and the job fails
-    retention_s: a job's folder is removed this long after its last change
+    retention_s: a job's folder is removed this long after its last change or request
     """
 
     max_upload_bytes: int = 200 * 2 ** 20
@@ -108,8 +108,13 @@ class Job:
     updated: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
+    accessed: float = field(default_factory=time.time)
     process: object = None
     deleted: bool = False
+
+    def idle_since(self) -> float:
+        """When the job last changed or was asked for (seconds since the epoch)."""
+        return max(self.updated, self.accessed)
 
 
 def new_id() -> str:
@@ -195,8 +200,13 @@ def separate_folder(folder: str, method: str) -> int:
 
 
 def _child(folder: str, method: str) -> None:
+    import os
     import sys
 
+    try:
+        os.nice(5)  # the web server's requests go first
+    except OSError:
+        pass
     sys.exit(separate_folder(folder, method))
 
 
@@ -232,6 +242,9 @@ class JobStore:
     """
 
     def __init__(self, root=None, limits: Limits | None = None):
+        from .. import registry
+
+        registry.available()  # load every method now, before requests arrive on several threads
         self.limits = limits or Limits()
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="shotoku-serve-")) if root is None else Path(root)
@@ -308,6 +321,7 @@ class JobStore:
             job = self._jobs.get(job_id)
         if job is None or job.state == "receiving":
             raise NoSuchJob("no such job")
+        job.accessed = time.time()
         return job
 
     def jobs(self) -> list[Job]:
@@ -401,11 +415,12 @@ class JobStore:
         shutil.rmtree(job.folder, ignore_errors=True)
 
     def sweep(self, now: float | None = None) -> int:
-        """Remove every job idle for longer than the retention time; returns how many."""
+        """Remove every job idle (not changed, not asked for) for longer than the retention time;
+        returns how many. Queued and running jobs are never idle."""
         now = time.time() if now is None else now
         with self._lock:
             old = [j for j in self._jobs.values()
-                   if j.state not in ("queued", "running", "receiving") and now - j.updated > self.limits.retention_s]
+                   if j.state not in ("queued", "running", "receiving") and now - j.idle_since() > self.limits.retention_s]
         for job in old:
             self._remove(job)
         return len(old)
@@ -453,7 +468,7 @@ def expiry_seconds(job: Job, limits: Limits) -> float | None:
     """Seconds left before a job is swept (None while it is queued or running)."""
     if job.state in ("queued", "running"):
         return None
-    return max(0.0, job.updated + limits.retention_s - time.time())
+    return max(0.0, job.idle_since() + limits.retention_s - time.time())
 
 
 def gib(n: float) -> str:

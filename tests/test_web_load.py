@@ -1,0 +1,103 @@
+"""Load on localhost: 20 concurrent uploads against a console server with a small queue.
+
+The page keeps answering within 1 s, every accepted separation finishes, every refusal is a 503,
+and nothing is left once the (short) retention time has passed. Bounded: 20 clients, each with
+its own time limits, and one deadline for the whole run.
+"""
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+soundfile = pytest.importorskip("soundfile")
+
+from shotoku.datasets.scenes import make_scene  # noqa: E402
+from shotoku.web.app import create_app, start_in_thread  # noqa: E402
+from shotoku.web.jobs import JobStore, Limits  # noqa: E402
+
+RATE = 8000
+CLIENTS = 20
+DEADLINE_S = 120.0
+H = {"X-Shotoku": "1"}
+
+
+def wav(seed):
+    rng = np.random.default_rng(seed)
+    mixture, _ = make_scene(rng.standard_normal((2, RATE // 2)), [-20, 20])
+    buf = io.BytesIO()
+    soundfile.write(buf, mixture.T, RATE, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+def test_twenty_concurrent_uploads(tmp_path):
+    store = JobStore(tmp_path, Limits(workers=1, queue=2, max_jobs=12, timeout_s=60, retention_s=1.0))
+    running = start_in_thread(create_app(store))
+    url = running.url
+    payloads = [wav(k) for k in range(CLIENTS)]
+    assert httpx.get(url + "/").status_code == 200  # connected once before the load
+    results = [None] * CLIENTS
+    latencies = []
+    finished = threading.Event()
+    t_end = time.monotonic() + DEADLINE_S
+
+    def client(k):
+        with httpx.Client(base_url=url, timeout=30) as c:
+            r = c.post("/api/jobs", files={"file": (f"song{k}.wav", payloads[k], "audio/wav")}, headers=H)
+            if r.status_code != 201:
+                results[k] = ("upload", r.status_code, None)
+                return
+            jid = r.json()["id"]
+            r = c.post(f"/api/jobs/{jid}/separate", json={"method": "adress"}, headers=H)
+            results[k] = ("separate", r.status_code, jid)
+
+    def probe():
+        with httpx.Client(base_url=url, timeout=5) as c:
+            while not finished.is_set() and time.monotonic() < t_end:
+                t0 = time.monotonic()
+                r = c.get("/")
+                latencies.append(time.monotonic() - t0)
+                assert r.status_code == 200
+                time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.0, t_end - time.monotonic()))
+        assert all(r is not None for r in results), results
+        accepted = [jid for step, status, jid in results if step == "separate" and status == 202]
+        refused = [(step, status) for step, status, _ in results if not (step == "separate" and status == 202)]
+        assert accepted and refused, results
+        assert all(status == 503 for _, status in refused), refused
+        states = {}
+        with httpx.Client(base_url=url, timeout=10) as c:
+            while len(states) < len(accepted) and time.monotonic() < t_end:
+                for jid in accepted:  # every round asks for every job, which keeps it alive
+                    job = c.get(f"/api/jobs/{jid}").json()
+                    if job["state"] in ("done", "failed"):
+                        states[jid] = job["state"]
+                time.sleep(0.1)
+        assert set(states.values()) == {"done"} and len(states) == len(accepted), states
+        finished.set()
+        prober.join()
+        print(f"{len(accepted)} accepted, {len(refused)} refused with 503; page answered in "
+              f"{max(latencies) * 1000:.0f} ms at worst over {len(latencies)} requests")
+        assert latencies and max(latencies) < 1.0
+        # nothing left after the retention time
+        while any(tmp_path.iterdir()) and time.monotonic() < t_end:
+            time.sleep(0.1)
+        assert not any(tmp_path.iterdir())
+    finally:
+        finished.set()
+        prober.join()
+        running.stop()
+        store.close()
