@@ -1,4 +1,11 @@
-"""``shotoku separate``: split a recording into source images."""
+"""``shotoku separate``: split a recording into source images.
+
+One file: its images go into ``--outdir``. Several files or a folder (a catalogue): each input
+gets ``OUTDIR/<name>/`` and the run is resumable (an input whose folder already holds a
+complete ``separation.json`` with the same method, parameters, seed and version is skipped);
+with ``--scheduler tcp://HOST:PORT`` the catalogue is separated on a Dask cluster, with
+``--workers N`` on a local one (:mod:`shotoku.experiments.batch`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,11 @@ HELP = "separate a recording into source images (one file per source plus separa
 
 
 def add_arguments(p):
-    p.add_argument("input", help="audio file (wav, flac, ogg, mp3, .stem.mp4)")
+    from .study import add_runner_arguments
+
+    p.add_argument("input", nargs="+",
+                   help="audio file (wav, flac, ogg, mp3, .stem.mp4); several files or a folder: one output "
+                        "folder per input under OUTDIR, skipping inputs already separated")
     p.add_argument("-o", "--outdir", required=True, help="folder for the source images")
     p.add_argument("-m", "--method", help="separation method (see 'shotoku methods'); default: adress for stereo")
     p.add_argument("--model", metavar="CHECKPOINT",
@@ -31,6 +42,7 @@ def add_arguments(p):
     p.add_argument("--device", default=None, help="torch device for models and PROJET (cpu, cuda, auto)")
     p.add_argument("--wiener", action="store_true",
                    help="shorthand for --param postfilter=true (the Wiener post-filter of a model)")
+    add_runner_arguments(p)
 
 
 def parse_params(method, pairs) -> dict:
@@ -59,63 +71,91 @@ def load_references(folder, rate: int, shape) -> tuple[dict, list[Path]]:
     return refs, list(image_files(folder, "references").values())
 
 
-def run(args) -> int:
+def resolve(method_name, pairs, channels: int, model=None, wiener=False, sources=None, device=None):
+    """The method and its typed parameters for an input of ``channels`` channels.
+
+    method_name: a registered method, or None for the default of that channel count
+    pairs: ``KEY=VALUE`` strings (``--param``); the other arguments are the command's shorthands
+    Returns ``(Method, params)``.
+    """
+    method = registry.get(method_name or registry.default_method(channels))
+    params = parse_params(method, pairs)
+    if model:
+        params["checkpoint"] = model
+    if wiener:
+        params["postfilter"] = True
+    if sources is not None:
+        params["sources"] = sources
+    if device is not None:
+        params["device"] = device
+    return method, params
+
+
+def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt: str = "wav", model=None,
+                  wiener: bool = False, sources=None, device=None, references=None, progress: bool = False):
+    """Separate one audio file into ``outdir``: the images and ``separation.json``, all or nothing.
+
+    source: the input file; outdir: its output folder (created)
+    method_name, pairs, model, wiener, sources, device: as :func:`resolve`
+    references: folder of true sources, for the oracles
+    progress: show progress and what runs on a terminal
+    Returns ``(Separation, {source name: path})``.
+    """
     from .. import separation
     from ..io import load
     from ..outputs import prepare_folder, versions, write_images
 
-    if args.model and args.method and args.method != "model":
-        raise ParameterError("--model CHECKPOINT is --method model; give one of --model and --method")
-    method_name = "model" if args.model else args.method
-    if method_name:
-        method = registry.get(method_name)
-        params = parse_params(method, args.param)
-    else:
-        method, params = None, None  # the default depends on the input's channels
-    outdir = prepare_folder(args.outdir)
+    outdir = prepare_folder(outdir)
     timings = {}
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mixture, rate = load(args.input)
+        mixture, rate = load(source)
     for w in caught:
         print(f"shotoku: warning: {w.message}", file=sys.stderr)
     mixture = separation.check_mixture(mixture)
     timings["load_s"] = time.perf_counter() - t0
-    if method is None:
-        method = registry.get(registry.default_method(mixture.shape[0]))
-        params = parse_params(method, args.param)
-    if args.model:
-        params["checkpoint"] = args.model
-    if args.wiener:
-        params["postfilter"] = True
-    if args.sources is not None:
-        params["sources"] = args.sources
-    if args.device is not None:
-        params["device"] = args.device
-    inputs = [Path(args.input)]
+    method, params = resolve(method_name, pairs, mixture.shape[0], model, wiener, sources, device)
+    inputs = [Path(source)]
     if method.needs_references:
-        if not args.references:
+        if not references:
             raise ParameterError(f"method '{method.name}' is an oracle: give the true sources with --references DIR")
-        params["references"], ref_files = load_references(args.references, rate, mixture.shape)
+        params["references"], ref_files = load_references(references, rate, mixture.shape)
         inputs += ref_files
-    elif args.references:
+    elif references:
         raise ParameterError(f"--references goes with the oracle methods; '{method.name}' takes none")
 
-    if sys.stderr.isatty():
-        print(f"separating {args.input} with {method.name} ...", file=sys.stderr)
-    result = separation.run(mixture, rate, method.name, seed=args.seed, progress=sys.stderr.isatty(), **params)
+    if progress:
+        print(f"separating {source} with {method.name} ...", file=sys.stderr)
+    result = separation.run(mixture, rate, method.name, seed=seed, progress=progress, **params)
     timings["separate_s"] = result.seconds
     record = {
-        "input": str(Path(args.input).resolve()), "method": result.method, "parameters": result.parameters,
-        "seed": args.seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
+        "input": str(Path(source).resolve()), "method": result.method, "parameters": result.parameters,
+        "seed": seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
         "versions": versions(), "timings": timings,
     }
     if method.needs_references:
-        record["references"] = str(Path(args.references).resolve())
+        record["references"] = str(Path(references).resolve())
     t0 = time.perf_counter()
-    paths = write_images(outdir, result.images, rate, record, ext="." + args.format, protect=inputs)
+    paths = write_images(outdir, result.images, rate, record, ext="." + fmt, protect=inputs)
     timings["write_s"] = time.perf_counter() - t0
+    return result, paths
+
+
+def run(args) -> int:
+    if args.model and args.method and args.method != "model":
+        raise ParameterError("--model CHECKPOINT is --method model; give one of --model and --method")
+    method_name = "model" if args.model else args.method
+    if method_name:
+        parse_params(registry.get(method_name), args.param)  # a bad name or value fails before any work
+    if len(args.input) > 1 or Path(args.input[0]).is_dir() or args.scheduler or args.workers:
+        from ..experiments.batch import run_batch
+
+        return run_batch(args, method_name)
+    result, paths = separate_file(args.input[0], args.outdir, method_name, args.param, args.seed, args.format,
+                                  args.model, args.wiener, args.sources, args.device, args.references,
+                                  progress=sys.stderr.isatty())
+    outdir = next(iter(paths.values())).parent
     print(f"{len(paths)} source image(s) in {outdir}/ ({result.method}, {result.seconds:.1f} s):")
     for name, path in paths.items():
         print(f"  {path.name:32s} {name}")

@@ -48,6 +48,8 @@ def add_arguments(p):
     s.add_argument("--seed", type=int, default=0, help="seed of songs, excerpts and methods (default 0)")
     add_runner_arguments(s)
     s.add_argument("--inline", action="store_true", help="run every task in this process (no Dask)")
+    s.add_argument("--report-only", action="store_true",
+                   help="run nothing: write the tables and figures of the tasks done so far")
     s.add_argument("--no-figures", action="store_true", help="write the tables only (no matplotlib needed)")
 
 
@@ -59,10 +61,11 @@ def run(args) -> int:
                        duration=args.duration, seed=args.seed, conditions=args.conditions.split(","),
                        scheduler=args.scheduler, workers=args.workers, memory_limit=args.memory_limit,
                        inline=args.inline, subset=args.subset, figures=not args.no_figures,
+                       report_only=args.report_only,
                        command=command, progress=True)
     run_ = result.outcome
     print(f"{run_['total']} tasks: {run_['done_before']} done before, {run_.get('computed', 0)} computed, "
-          f"{len(result.failures)} failed")
+          f"{len(result.failures)} failed" + (f", {run_['pending']} not run" if run_.get("pending") else ""))
     for name, path in result.files.items():
         print(f"  {name:12s} {path}")
     return 1 if result.failures else 0

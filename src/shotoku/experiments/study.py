@@ -143,7 +143,7 @@ def task_key(spec: Spec, scene_record: str, seed: int, scene_id: str) -> str:
 
 
 def design(scene_folders, specs: list[Spec], seed: int) -> list[Task]:
-    """Every scene × every method, scene by scene.
+    """Every scene × every method, ordered by scene number (each condition's first scene first).
 
     scene_folders: folders written by :func:`~shotoku.datasets.scenes.write_scene`, each under
         ``<condition>/<NNN>``
@@ -159,7 +159,8 @@ def design(scene_folders, specs: list[Spec], seed: int) -> list[Task]:
         for spec in specs:
             tasks.append(Task(task_key(spec, record, seed, scene_id), str(folder), str(condition), scene_id,
                               spec.label, spec.name, spec.params, int(seed)))
-    return tasks
+    # scene 000 of every condition first, then 001, ...: a run stopped early covers every condition
+    return sorted(tasks, key=lambda t: Path(t.scene).name)
 
 
 def run_task(task: Task) -> dict:
@@ -213,6 +214,38 @@ def scene_settings(data, n_scenes: int, duration: float, seed: int, conditions: 
             "conditions": list(conditions)}
 
 
+def sounding(track, count: int = 4) -> bool:
+    """Whether each of a track's first ``count`` stems sounds somewhere (is not all zeros)."""
+    import numpy as np
+
+    names = list(track.stems)[:count]
+    return len(names) == count and all(np.any(np.abs(track.stems[s]) > 1e-6) for s in names)
+
+
+def synthetic_tracks(folder: Path, n: int, duration: float, seed: int) -> list:
+    """``n`` synthetic songs whose 4 stems all sound, rendered into ``folder`` (resumable).
+
+    Songs are rendered in order (:func:`shotoku.datasets.synth.write_dataset`, which skips those
+    already there); a song with a silent stem (a generated arrangement may leave one out) is
+    passed over, up to ``3 n + 4`` songs in all.
+    """
+    from ..datasets import open_dataset
+    from ..datasets.synth import write_dataset
+    from ..errors import AudioContentError
+
+    seconds = max(SONG_MARGIN[0] * duration, duration + SONG_MARGIN[1])
+    rendered = n
+    while True:
+        write_dataset(folder, rendered, seed, seconds=seconds)
+        tracks = [t for t in open_dataset(folder) if sounding(t)][:n]
+        if len(tracks) == n:
+            return tracks
+        if rendered >= 3 * n + 4:
+            raise AudioContentError(f"only {len(tracks)} of {rendered} synthetic songs have 4 sounding stems; "
+                                    "try another --seed")
+        rendered += n - len(tracks)
+
+
 def prepare_scenes(out: Path, data, n_scenes: int, duration: float, seed: int, conditions: list[str],
                    subset=None, progress: bool = True) -> list[Path]:
     """Write the study's scenes under ``out/scenes`` (or reuse them when made with these settings).
@@ -237,11 +270,7 @@ def prepare_scenes(out: Path, data, n_scenes: int, duration: float, seed: int, c
         if all((f / "scene.json").is_file() for f in folders):
             return folders
     if data is None:
-        from ..datasets.synth import write_dataset
-
-        seconds = max(SONG_MARGIN[0] * duration, duration + SONG_MARGIN[1])
-        write_dataset(out / "songs", n_scenes, seed, seconds=seconds)
-        tracks = open_dataset(out / "songs")
+        tracks = synthetic_tracks(out / "songs", n_scenes, duration, seed)
     else:
         options = {"subsets": subset} if subset else {}
         tracks = open_dataset(data, **options)
@@ -336,7 +365,8 @@ class StudyResult:
 def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, duration: float = 30.0,
               seed: int = 0, conditions="all", scheduler: str | None = None, workers: int | None = None,
               memory_limit: str = "auto", inline: bool = False, subset=None, progress: bool = True,
-              figures: bool = True, command: str | None = None, log=print) -> StudyResult:
+              figures: bool = True, report_only: bool = False, command: str | None = None,
+              log=print) -> StudyResult:
     """Run the PROJET study (every method on every scene), resumable; write its files in ``out``.
 
     out: the study folder (created)
@@ -346,6 +376,8 @@ def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, durati
     conditions: ``"all"`` or a list of ``10``, ``20``, ``30``, ``20d``
     scheduler, workers, memory_limit, inline: where tasks run (:class:`.runner.Runner`)
     figures: draw the PNG figures (needs matplotlib)
+    report_only: run nothing; write the tables and figures of the tasks done so far (while
+        another run of the same study is still going, for instance)
     Returns a :class:`StudyResult`.
     """
     from ..datasets.scenes import conditions as expand
@@ -382,20 +414,23 @@ def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, durati
         log(f"failed: {task.label} on {task.scene_id}: {error}")
 
     outcome = None
-    if todo:
+    if todo and not report_only:
         with Runner(scheduler=scheduler, workers=workers, memory_limit=memory_limit, inline=inline) as runner:
             log(f"running on {runner.where}")
             outcome = runner.map(run_task, todo, on_result, on_error, desc="study", progress=progress)
-    records, failures = [], []
+    records, failures, pending = [], [], 0
     for task in tasks:
         rec = store.read(task.key)
         if rec is not None:
             records.append(rec)
             continue
         fail = store.failure(task.key)
+        if fail is None:
+            pending += 1
+            continue
         failures.append({"condition": task.condition, "scene": task.scene_id, "method": task.name,
                          "label": task.label, "parameters": json.dumps(_plain(dict(task.params)), sort_keys=True),
-                         "error": (fail or {}).get("error", "not run"), "key": task.key})
+                         "error": fail.get("error", ""), "key": task.key})
     rows = result_rows(records)
     files = {"results": write_csv(out / "results.csv", rows, COLUMNS)}
     failures_path = out / "failures.csv"
@@ -404,12 +439,13 @@ def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, durati
     elif failures_path.exists():
         failures_path.unlink()
     labels = [s.label for s in specs]
-    files["summary"] = summary.write_summary(out / "summary.md", rows, failures, labels, conds, records)
+    files["summary"] = summary.write_summary(out / "summary.md", rows, failures, labels, conds, records,
+                                             pending=pending, total=len(tasks))
     if figures and rows:
         from . import figures as figs
 
         files.update(figs.draw_all(out, rows, labels, conds))
-    run = {"total": len(tasks), "done_before": len(tasks) - len(todo),
+    run = {"total": len(tasks), "done_before": len(tasks) - len(todo), **({"pending": pending} if pending else {}),
            **({} if outcome is None else {"computed": outcome.computed, "failed": outcome.failed,
                                            "seconds": round(outcome.seconds, 3), "workers": outcome.workers,
                                            "where": outcome.where})}
@@ -426,7 +462,7 @@ def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, durati
         "machine": {"client": load_start, "client_at_end": machine()},
         "run": run, "timing": summary.timing(records), "failures": len(failures),
     }
-    files["study"] = write_json(out / "study.json", study)
+    files["study"] = write_json(out / ("study-report.json" if report_only else "study.json"), study)
     return StudyResult(rows, failures, run, files)
 
 

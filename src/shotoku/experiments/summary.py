@@ -93,7 +93,8 @@ def _f(x: float, digits: int = 1) -> str:
     return "–" if not isinstance(x, (int, float)) or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def tables(rows: list[dict], failures: list[dict], labels, conditions, records: list[dict]) -> str:
+def tables(rows: list[dict], failures: list[dict], labels, conditions, records: list[dict], pending: int = 0,
+           total: int = 0) -> str:
     """The summary as Markdown: median SDR, all metrics, gaps to the oracles, time, failures."""
     table = medians(rows, labels, conditions)
     labels = [label for label in labels if any(r["label"] == label for r in rows)]
@@ -101,7 +102,8 @@ def tables(rows: list[dict], failures: list[dict], labels, conditions, records: 
     titles = [CONDITION_TITLES.get(c, c) for c in conds]
     scenes = len({r["scene"] for r in rows})
     lines = [f"Median over objects × scenes of each object's median over 1 s frames (dB); {scenes} scenes, "
-             f"{len(rows)} object scores.", "",
+             f"{len(rows)} object scores."
+             + (f" Partial: {pending} of {total} tasks not run yet." if pending else ""), "",
              "### Median SDR (dB)", "",
              "| method | " + " | ".join(titles) + " | all |", "|---" * (len(conds) + 2) + "|"]
     for label in labels:
@@ -139,8 +141,9 @@ def tables(rows: list[dict], failures: list[dict], labels, conditions, records: 
     return "\n".join(lines) + "\n"
 
 
-def write_summary(path, rows, failures, labels, conditions, records) -> Path:
+def write_summary(path, rows, failures, labels, conditions, records, pending: int = 0, total: int = 0) -> Path:
     """Write ``summary.md`` (:func:`tables` under a title) atomically."""
     from ..io import write_text
 
-    return write_text(path, "# Spatial study: summary\n\n" + tables(rows, failures, labels, conditions, records))
+    text = tables(rows, failures, labels, conditions, records, pending, total)
+    return write_text(path, "# Spatial study: summary\n\n" + text)
