@@ -461,9 +461,21 @@ def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, durati
                   "methods": seed},
         "machine": {"client": load_start, "client_at_end": machine()},
         "run": run, "timing": summary.timing(records), "failures": len(failures),
+        "projection": summary.projection(records, duration) if records else None,
     }
+    if not report_only:
+        previous = _read_json(out / "study.json") or {}
+        history = previous.get("runs") or ([previous["run"]] if isinstance(previous.get("run"), dict) else [])
+        study["runs"] = [*history, {"started": study["started"], "wall_s": study["wall_s"], **run}]
     files["study"] = write_json(out / ("study-report.json" if report_only else "study.json"), study)
     return StudyResult(rows, failures, run, files)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _dask_versions() -> dict:

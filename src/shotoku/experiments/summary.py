@@ -93,6 +93,10 @@ def _f(x: float, digits: int = 1) -> str:
     return "–" if not isinstance(x, (int, float)) or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _hours(h: float) -> str:
+    return f"{h:.1f} h" if h >= 1 else f"{60 * h:.0f} min"
+
+
 def tables(rows: list[dict], failures: list[dict], labels, conditions, records: list[dict], pending: int = 0,
            total: int = 0) -> str:
     """The summary as Markdown: median SDR, all metrics, gaps to the oracles, time, failures."""
@@ -134,6 +138,16 @@ def tables(rows: list[dict], failures: list[dict], labels, conditions, records: 
             if p:
                 lines.append(f"| {label} | {p['tasks']} | {_f(p['separation_s'], 2)} | {_f(p['scoring_s'], 2)} | "
                              f"{_f(p['realtime'], 3)} |")
+        duration = _median(r["duration"] for r in records)
+        proj = projection(records, duration)
+        lines += ["", f"### Projection to full size ({duration:g} s excerpts, 4 conditions, these methods)", "",
+                  f"One scene × every method here: {proj['task_s_per_scene']:.0f} s of task time "
+                  "(separation + scoring, the median task of each method). Hours of wall time on N workers, "
+                  "if the workers are as fast as these and the tasks spread evenly:", "",
+                  "| study | " + " | ".join(f"{n} workers" for n in PROJECTION_WORKERS) + " |",
+                  "|---" * (len(PROJECTION_WORKERS) + 1) + "|"]
+        for name in FULL_SIZE:
+            lines.append(f"| {name} | " + " | ".join(_hours(proj[name][n]) for n in PROJECTION_WORKERS) + " |")
     if failures:
         lines += ["", f"### Failures ({len(failures)} tasks)", "", "| method | scene | error |", "|---|---|---|"]
         for f in failures:
