@@ -76,5 +76,8 @@ def run(args) -> int:
                 return
 
     server.startup = startup
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down cleanly and re-raised it
+        pass
     return 0

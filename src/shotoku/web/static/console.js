@@ -140,7 +140,7 @@ const S = {
   job: null, doc: null, buffers: [], mixtureBuffer: null, ctx: null, graph: null, nodes: [],
   mix: { version: MIX_VERSION, sources: {}, master_gain_db: 0 },
   playing: false, startedAt: 0, offset: 0, loop: false, loopStart: 0, loopEnd: 0, ab: "remix",
-  undo: [], gesture: false, strips: [], urlMix: null, ready: false, poll: null,
+  undo: [], gesture: false, strips: [], urlMix: null, ready: false, poll: null, waveScale: 1,
 };
 
 function setStatus(text, error) {
@@ -388,6 +388,9 @@ function makeStrip(k, name, peaks, isMixture) {
 }
 
 function buildStrips() {
+  // every waveform on the scale of the mixture's peak, so that levels compare across strips
+  const top = S.doc.mixture.peaks.reduce((m, p) => Math.max(m, -p[0], p[1]), 0);
+  S.waveScale = top > 0 ? 1 / top : 1;
   const box = $("strips");
   box.replaceChildren();
   S.strips = [makeStrip(-1, "original mixture", S.doc.mixture.peaks, true)];
@@ -589,8 +592,8 @@ function drawStrip(st, playhead) {
   g.beginPath();
   for (let x = 0; x < w; x++) {
     const p = st.peaks[Math.min(n - 1, Math.floor((x * n) / w))];
-    const y0 = h / 2 - Math.min(1, Math.max(-1, p[1])) * (h / 2 - 1);
-    const y1 = h / 2 - Math.min(1, Math.max(-1, p[0])) * (h / 2 - 1);
+    const y0 = h / 2 - Math.min(1, Math.max(-1, p[1] * S.waveScale)) * (h / 2 - 1);
+    const y1 = h / 2 - Math.min(1, Math.max(-1, p[0] * S.waveScale)) * (h / 2 - 1);
     g.moveTo(x + 0.5, y0);
     g.lineTo(x + 0.5, Math.max(y1, y0 + 1));
   }
