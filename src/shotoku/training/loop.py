@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError
-from .data import prepare_sources, sample_batch
+from .data import GAIN_RANGE, prepare_sources, sample_batch
 
 RECIPES = {
     "mmdensenet": {"optimizer": "rmsprop", "lr": 1e-3, "loss": "mse", "batch_size": 8, "excerpt_frames": 256},
@@ -44,7 +44,7 @@ OPTIMIZERS = ("adam", "rmsprop", "adadelta", "sgd")
 LOSSES = ("mse", "l1")
 
 
-def _optimizer(name: str, params, lr: float):
+def make_optimizer(name: str, params, lr: float):
     import torch
 
     if name == "adam":
@@ -161,7 +161,7 @@ def train(
     excerpt_seconds: excerpt length (waveform models: output samples; spectrogram models: frames
         ``round(seconds * rate / hop) + 1``); excerpt_frames: the same in frames (spectrogram only);
         default from the recipe
-    augment: random gain 0.25–1.25 per source and random channel swap
+    augment: random gain in ``GAIN_RANGE`` per source and random channel swap
     mix_tracks: draw each source from a different random track
     seed: seeds ``torch.manual_seed`` and the ``numpy`` generator of the excerpts; the same seed,
         model initialisation and data give the same losses
@@ -195,14 +195,14 @@ def train(
     dev = resolve_device(device)
     model.to(dev).train()
     data = prepare_sources(tracks, list(model.targets), int(model.sample_rate))
-    opt = _optimizer(recipe["optimizer"], model.parameters(), float(recipe["lr"]))
+    opt = make_optimizer(recipe["optimizer"], model.parameters(), float(recipe["lr"]))
 
     history = {
         "loss": [], "objective": [], "steps": 0, "seconds": 0.0, "seed": int(seed),
         "recipe": recipe,
         "data": {
             "tracks": data.names, "rate": data.rate, "augment": bool(augment), "mix_tracks": bool(mix_tracks),
-            "gain": [0.25, 1.25] if augment else None, "channel_swap": bool(augment),
+            "gain": list(GAIN_RANGE) if augment else None, "channel_swap": bool(augment),
         },
     }
 
@@ -214,7 +214,7 @@ def train(
     for step in bar:
         mix, tgt = sample_batch(
             data, rng, int(recipe["batch_size"]), n_read, int(model.channels),
-            gain=(0.25, 1.25) if augment else None, channel_swap=augment, mix_tracks=mix_tracks,
+            gain=GAIN_RANGE if augment else None, channel_swap=augment, mix_tracks=mix_tracks,
         )
         recon, objective = batch_loss(
             model, torch.from_numpy(mix).to(dev), torch.from_numpy(tgt).to(dev),
