@@ -90,7 +90,8 @@ def test_excerpt_reads_only_the_requested_samples(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sf.SoundFile, "read", spy)
     track_folder(tmp_path, duration=0.25, offset=1.0)[0]
-    assert calls and all(c == RATE // 4 for c in calls)
+    # 1: io.info checks that the last declared frame decodes (a cut file is counted instead)
+    assert calls and all(c in (1, RATE // 4) for c in calls) and calls.count(RATE // 4) >= 1
 
 
 def _musdb_hq(root):
@@ -205,10 +206,8 @@ def test_musdb18_stem_files(tmp_path):
 
 
 def test_musdb_package_backend_agrees(tmp_path):
-    try:
-        import musdb  # noqa: F401  (stempeg inside checks for ffmpeg at import)
-    except Exception:
-        pytest.skip("the musdb package (with ffmpeg) is not available")
+    import musdb  # noqa: F401  (installed by make test; stempeg inside needs ffmpeg, which make installs)
+
     _musdb_stems_folder(tmp_path)
     ours = musdb18(tmp_path, subsets="test", targets=["vocals", "accompaniment"], offset=1.0, duration=2.0)
     theirs = musdb18(tmp_path, subsets="test", targets=["vocals", "accompaniment"], offset=1.0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -103,7 +102,6 @@ def test_fastica_is_deterministic_with_seed():
         np.testing.assert_array_equal(a[k], b[k])
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_auxiva_convolutive_room():
     images, mix = room_mixture()
     out = shotoku.separate(mix, 16000, method="auxiva")
