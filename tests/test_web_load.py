@@ -1,11 +1,16 @@
-"""Load on localhost: 20 concurrent uploads against a console server with a small queue.
+"""Load on localhost: 20 concurrent uploads against ``shotoku serve`` with a small queue.
 
-The page keeps answering within 1 s, every accepted separation finishes, every refusal is a 503,
-and nothing is left once the (short) retention time has passed. Bounded: 20 clients, each with
-its own time limits, and one deadline for the whole run.
+The server runs as its own process (the command a user starts), the clients in this one. The
+page keeps answering within 1 s, every accepted separation finishes, every refusal is a 503, and
+nothing is left once the (short) retention time has passed. Bounded: 20 clients, each with its
+own time limits, and one deadline for the whole run; the server is stopped with Ctrl-C (SIGINT).
 """
 
 import io
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -18,8 +23,6 @@ httpx = pytest.importorskip("httpx")
 soundfile = pytest.importorskip("soundfile")
 
 from shotoku.datasets.scenes import make_scene  # noqa: E402
-from shotoku.web.app import create_app, start_in_thread  # noqa: E402
-from shotoku.web.jobs import JobStore, Limits  # noqa: E402
 
 RATE = 8000
 CLIENTS = 20
@@ -35,19 +38,33 @@ def wav(seed):
     return buf.getvalue()
 
 
+def start_server(jobs_dir):
+    cmd = [sys.executable, "-m", "shotoku", "serve", "--port", "0", "--jobs-dir", str(jobs_dir),
+           "--workers", "1", "--queue", "2", "--max-jobs", "12", "--timeout", "60", "--retention", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(DEADLINE_S, proc.kill)  # never wait for ever on a server that hangs
+    watchdog.daemon = True
+    watchdog.start()
+    line = proc.stdout.readline()  # the server prints its address once it listens
+    found = re.search(r"http://127\.0\.0\.1:\d+", line)
+    if not found:
+        proc.kill()
+        raise AssertionError(f"shotoku serve did not start: {line}{proc.stdout.read()}")
+    return proc, found.group(0)
+
+
 def test_twenty_concurrent_uploads(tmp_path):
-    store = JobStore(tmp_path, Limits(workers=1, queue=2, max_jobs=12, timeout_s=60, retention_s=1.0))
-    running = start_in_thread(create_app(store))
-    url = running.url
     payloads = [wav(k) for k in range(CLIENTS)]
+    proc, url = start_server(tmp_path)
     assert httpx.get(url + "/").status_code == 200  # connected once before the load
     results = [None] * CLIENTS
     latencies = []
     finished = threading.Event()
     t_end = time.monotonic() + DEADLINE_S
+    clients = [httpx.Client(base_url=url, timeout=30) for _ in range(CLIENTS)]
 
     def client(k):
-        with httpx.Client(base_url=url, timeout=30) as c:
+        with clients[k] as c:
             r = c.post("/api/jobs", files={"file": (f"song{k}.wav", payloads[k], "audio/wav")}, headers=H)
             if r.status_code != 201:
                 results[k] = ("upload", r.status_code, None)
@@ -81,10 +98,12 @@ def test_twenty_concurrent_uploads(tmp_path):
         states = {}
         with httpx.Client(base_url=url, timeout=10) as c:
             while len(states) < len(accepted) and time.monotonic() < t_end:
-                for jid in accepted:  # every round asks for every job, which keeps it alive
-                    job = c.get(f"/api/jobs/{jid}").json()
-                    if job["state"] in ("done", "failed"):
-                        states[jid] = job["state"]
+                for jid in accepted:
+                    if jid not in states:
+                        r = c.get(f"/api/jobs/{jid}")
+                        assert r.status_code == 200, r.text
+                        if r.json()["state"] in ("done", "failed"):
+                            states[jid] = r.json()["state"]
                 time.sleep(0.1)
         assert set(states.values()) == {"done"} and len(states) == len(accepted), states
         finished.set()
@@ -96,8 +115,11 @@ def test_twenty_concurrent_uploads(tmp_path):
         while any(tmp_path.iterdir()) and time.monotonic() < t_end:
             time.sleep(0.1)
         assert not any(tmp_path.iterdir())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
     finally:
         finished.set()
         prober.join()
-        running.stop()
-        store.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
