@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -62,6 +63,8 @@ class Outcome:
     seconds: float = 0.0
     workers: int = 0
     where: str = ""
+    machines: list = None
+
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -120,7 +123,7 @@ class Runner:
         else:
             n = self.workers or os.cpu_count() or 1
             self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                    memory_limit=self.memory_limit, dashboard_address=None,
+                                                    memory_limit=self.memory_limit, dashboard_address=":0",
                                                     silence_logs=40)
             self.client = distributed.Client(self.cluster)
         return self
@@ -139,7 +142,16 @@ class Runner:
             return "this process"
         if self.scheduler:
             return f"Dask cluster at {self.scheduler} ({self.n_workers} workers)"
-        return f"local Dask cluster ({self.n_workers} worker processes)"
+        n = self.n_workers
+        return f"local Dask cluster ({n} worker process{'' if n == 1 else 'es'})"
+
+    def machines(self) -> list[dict]:
+        """The workers: host, threads and memory limit (bytes) of each (this process when inline)."""
+        if self.inline or self.client is None:
+            return [{"host": socket.gethostname(), "threads": 1, "memory_limit": None}]
+        workers = self.client.scheduler_info().get("workers", {})
+        return [{"host": w.get("host"), "threads": w.get("nthreads"), "memory_limit": w.get("memory_limit")}
+                for w in workers.values()]
 
     @property
     def n_workers(self) -> int:
@@ -161,7 +173,7 @@ class Runner:
         from tqdm import tqdm
 
         tasks = list(tasks)
-        out = Outcome(total=len(tasks), workers=self.n_workers, where=self.where)
+        out = Outcome(total=len(tasks), workers=self.n_workers, where=self.where, machines=self.machines())
         t0 = time.perf_counter()
         tty = sys.stderr.isatty()
         bar = tqdm(total=len(tasks), desc=desc, unit="task", disable=not progress or not tasks,

@@ -448,7 +448,7 @@ def run_study(out, data=None, methods=DEFAULT_METHODS, n_scenes: int = 4, durati
     run = {"total": len(tasks), "done_before": len(tasks) - len(todo), **({"pending": pending} if pending else {}),
            **({} if outcome is None else {"computed": outcome.computed, "failed": outcome.failed,
                                            "seconds": round(outcome.seconds, 3), "workers": outcome.workers,
-                                           "where": outcome.where})}
+                                           "where": outcome.where, "worker_machines": outcome.machines})}
     study = {
         "study": "spatial", "command": command, "started": started.isoformat(timespec="seconds"),
         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
