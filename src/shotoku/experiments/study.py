@@ -96,6 +96,9 @@ def parse_methods(text) -> list[Spec]:
             if key.strip() in registry.SHARED:
                 raise ParameterError(f"method '{item}': '{key.strip()}' is set by the study for every method")
             params[key.strip()] = registry.convert_param(method, key.strip(), value.strip())
+        for key in method.required:
+            if params.get(key) in (None, ""):
+                raise ParameterError(f"method '{method.name}' needs {key}=...; give it as {method.name}:{key}=VALUE")
         choices = [params.pop("postfilter")] if "postfilter" in params else [True, False]
         base = method.name + "".join(f":{k}={_text(v)}" for k, v in params.items())
         if "postfilter" in method.params:
