@@ -98,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("shotoku: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an optional dependency: name the extra that brings it
+        from .extras import missing
+
+        error = missing(exc)
+        if error is None:
+            raise
+        print(f"shotoku: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Terminated:
         print("shotoku: terminated", file=sys.stderr)
         return 143
