@@ -120,7 +120,7 @@ class Guard:
     @staticmethod
     def _refusal(headers: dict) -> str | None:
         if headers.get(GUARD_HEADER) != "1":
-            return f"state-changing requests need the header 'X-Shotoku: 1'"
+            return "state-changing requests need the header 'X-Shotoku: 1'"
         origin = headers.get("origin")
         if origin is not None and origin != f"http://{headers.get('host', '')}":
             return "cross-origin request refused"

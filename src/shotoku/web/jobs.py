@@ -334,7 +334,8 @@ class JobStore:
             return None
         with self._lock:
             waiting = sorted((j.updated, j.id) for j in self._jobs.values() if j.state == "queued")
-        return [i for _, i in waiting].index(job.id) if (job.updated, job.id) in waiting else 0
+        ids = [i for _, i in waiting]
+        return ids.index(job.id) if job.id in ids else 0
 
     # -- separation -------------------------------------------------------------------------
     def start(self, job_id: str, method: str) -> Job:
