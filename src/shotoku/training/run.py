@@ -99,7 +99,7 @@ def settings_for(out, given: dict, resume: bool) -> Settings:
                     f"(got {given[key]!r}): drop the option or start a new run in another folder")
         base = {k: v for k, v in stored.items() if k in known}
     else:
-        if stored_path.exists() or (out / "last.ckpt").exists():
+        if (out / "last.ckpt").exists():
             raise OutputError(f"'{out}' already holds a training run; add --resume to continue it or choose another --out")
         base = {}
     merged = {**asdict(Settings()), **base, **given}
@@ -154,7 +154,9 @@ def render_synth(folder: Path, n: int, seed: int, seconds: float) -> None:
 
 
 def split_tracks(settings: Settings, out: Path):
-    """``(train, valid, description)``: lists of Tracks and a JSON-able account of the data.
+    """``(train, valid, description)``: the training tracks (a lazily read
+    :class:`~shotoku.datasets.Dataset`), the validation Tracks (a list) and a JSON-able account
+    of the data.
 
     synth:N renders N songs; the last ``val_tracks`` (default max(1, N // 10)) are held out. A
     MUSDB18(-HQ) folder trains on its ``train`` split and validates on its ``valid`` split (a
@@ -183,12 +185,12 @@ def split_tracks(settings: Settings, out: Path):
             raise ParameterError(f"{settings.data} has {n} tracks: hold out at least 1 and leave at least 1 for "
                                  f"training (val_tracks={k})")
         train_ds, valid_ds = ds[: n - k], ds[n - k :]
-    train, valid = list(train_ds), list(valid_ds)
-    description = {"source": settings.data, "train_tracks": [t.name for t in train],
+    valid = list(valid_ds)
+    description = {"source": settings.data, "train_tracks": [e.name for e in train_ds.entries],
                    "valid_tracks": [t.name for t in valid]}
     if n_synth is not None:
         description.update(synth_seed=settings.seed, song_seconds=settings.song_seconds)
-    return train, valid, description
+    return train_ds, valid, description
 
 
 # ---------------------------------------------------------------------------------------- callbacks
@@ -367,6 +369,10 @@ def fit(out, settings: Settings, resume: bool = False) -> dict:
     n_read, n_compared = excerpt_geometry(model, settings.excerpt_seconds, None, recipe)
     recipe.update(read_samples=n_read, compared_samples=n_compared)
 
+    if parse_synth(settings.data) is None:
+        from ..datasets.collection import require_folder
+
+        require_folder(settings.data)
     if _launch_rank() == 0 and not resume:
         from ..io import write_json
 
