@@ -90,7 +90,8 @@ def main(argv=None) -> int:
             " " + shlex.join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else "")
         entry = (f"- {datetime.date.today().isoformat()}, {cpu_model()}, {cores} cores, load average "
                  f"{load:.1f} at start; `{cmd}`: {args.songs} songs x {args.seconds:g} s = {audio:g} s of "
-                 f"audio in {wall:.1f} s wall ({cpu:.1f} s CPU) = **{speed:.1f} s of audio per s**; "
+                 f"audio in {wall:.1f} s wall ({cpu:.1f} s CPU, {audio / cpu:.1f} s of audio per CPU s) = "
+                 f"**{speed:.1f} s of audio per s**; "
                  f"per song {songs} s (early songs with cold caches).")
         record(entry, SECTION, INTRO)
         print(f"appended to {BENCHMARKS.relative_to(ROOT)}", file=sys.stderr)
