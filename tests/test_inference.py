@@ -15,7 +15,15 @@ from torch import nn
 
 from shotoku import models
 from shotoku.errors import AudioContentError, ChannelError, InputFileError, ParameterError
-from shotoku.models.apply import chunk_plan, fade_weights, load_separator, separate_with_model
+from shotoku.models.apply import (
+    auto_chunking,
+    chunk_plan,
+    context_samples,
+    fade_weights,
+    load_separator,
+    network_coverage,
+    separate_with_model,
+)
 from shotoku.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
 
@@ -144,6 +152,34 @@ def test_fades_sum_to_one():
     for k, (s, e) in enumerate(regions):
         total[s:e] += fade_weights(e - s, overlap, k == 0, k == len(regions) - 1)
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mmdensenet", "wavenet", "deepconvsep", "waveunet"])
+def test_long_inputs_are_not_recomputed(name):
+    """Automatic chunks: the network runs over at most 1.2 times a ten-minute input and 1.25 times
+    a one-minute one (paper WaveNet, whose 2048-map head limits its chunks to under two seconds:
+    1.35), each chunk still reading its whole context."""
+    for config in ("paper", "cpu"):
+        net = models.build_model(name, ["vocals", "drums", "bass", "other"], config=config)
+        seconds, batch = auto_chunking(net)
+        assert seconds * net.sample_rate >= 2 * context_samples(net) and batch >= 1
+        for minutes, bound in ((1, 1.25), (10, 1.2)):
+            bound = 1.35 if (name, config) == ("wavenet", "paper") else bound
+            cover = network_coverage(net, minutes * 60 * net.sample_rate)
+            assert 1.0 <= cover <= bound, (config, minutes, cover)
+        # the former default (10 s chunks, a quarter shared) ran over more than 1.3 times the audio
+        assert network_coverage(net, 600 * net.sample_rate, chunk_seconds=10.0, overlap=0.25) > 1.3
+
+
+@pytest.mark.parametrize("cls", [FIRWave, FrameConv])
+def test_automatic_chunks_join_exactly(cls):
+    """Default chunking (automatic, evened-out lengths, no crossfade) gives the one-shot output."""
+    rate = 8000
+    x = noise(23.0, rate, seed=4)
+    net = cls(["a", "b"], config={"sample_rate": rate, "seed": 2})
+    assert network_coverage(net, x.shape[1]) > 1.0  # more than one chunk
+    whole = stacked(separate_with_model(net, x, rate, chunk_seconds=60.0))
+    np.testing.assert_allclose(stacked(separate_with_model(net, x, rate)), whole, rtol=0, atol=2e-6)
 
 
 # ---------------------------------------------------------------- exactness with test modules
@@ -327,9 +363,11 @@ def test_model_chunked_equals_one_shot(name):
     x = noise(1.6, rate)
     whole = stacked(separate_with_model(net, x, rate))
     np.testing.assert_allclose(whole, direct_call(net, x), atol=1e-4)
-    # several chunks: every kept sample has its full context, on the model's grid
-    cut = stacked(separate_with_model(net, x, rate, chunk_seconds=0.4, overlap=0.25, batch_size=2))
-    np.testing.assert_allclose(cut, whole, atol=1e-4)
+    # several chunks: every kept sample has its full context, on the model's grid; joined
+    # without a crossfade or with one, the output is the one-shot output
+    for overlap in (0.0, 0.25):
+        cut = stacked(separate_with_model(net, x, rate, chunk_seconds=0.4, overlap=overlap, batch_size=2))
+        np.testing.assert_allclose(cut, whole, rtol=0, atol=1e-6)
 
 
 def envelope(y, window, hop):

@@ -4,7 +4,8 @@ Each model maps a batch of its expected input to the expected output shape for s
 waveform models' ``output_length``/``input_length`` agree with ``forward``; chunked processing with
 the advertised context reproduces one-shot processing; the paper configurations' parameter counts
 match closed-form counts derived from the papers' layer tables, and the published totals where a
-paper gives one.
+paper gives one; the inference forms (MMDenseNet's buffered dense blocks, WaveNet's fused blocks)
+compute what the layers as written compute.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _seed_and_one_thread():
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.NAME)
 def test_contract_attributes_and_config_round_trip(cls):
     assert cls.DOMAIN in ("spectrogram", "waveform")
-    assert {"paper", "small"} <= set(cls.CONFIGS)
+    assert {"paper", "small", "cpu"} <= set(cls.CONFIGS)
     model = cls(["vocals", "accompaniment"], channels=2, config="small", sample_rate=8000)
     assert model.targets == ["vocals", "accompaniment"] and model.channels == 2
     assert model.sample_rate == 8000 and model.config["sample_rate"] == 8000
@@ -311,3 +312,89 @@ def test_waveunet_paper_parameter_count():
     print(f"Wave-U-Net paper: {n_params(model)} parameters")
     assert n_params(model) == count
     assert 10.2e6 < count < 10.3e6
+
+
+def test_cpu_configurations():
+    # MMDenseNet: the paper's layout with 12 initial maps, growth 8/6/4 and 3/2/2 layers per band.
+    low = _mdensenet(2, 12, (4, 3), [8] * 7, [3] * 7)
+    high = _mdensenet(2, 12, (3, 3), [6] * 7, [2] * 7)
+    full = _mdensenet(2, 12, (4, 3), [4] * 7, [2] * 7)
+    band = max(low[1], high[1])
+    match = min(low[1], high[1]) * band + band  # high band (6 maps) brought to the low band's 8
+    final, width = _dense_block(band + full[1], 4, 2, (3, 3))
+    per_target = low[0] + high[0] + full[0] + match + final + width * 2 + 2
+    mmd = MMDenseNet(["vocals", "drums", "bass", "other"], channels=2, config="cpu")
+    assert n_params(mmd) == 4 * per_target and (mmd.n_fft, mmd.hop) == (2048, 1024)
+    # WaveNet: 2 stacks of dilations 1..512, 32 maps, head 128/64: 4099 samples of receptive field.
+    wn = WaveNet(["vocals", "drums", "bass", "other"], channels=2, config="cpu")
+    r, blocks = 32, 20
+    count = (3 * r + r) + blocks * (r * 2 * r * 3 + 2 * r + r * r + r) + (blocks - 1) * (r * r + r)
+    count += (r * 128 * 3 + 128) + (128 * 64 * 3 + 64) + (64 * 4 + 4)
+    assert n_params(wn) == count and wn.receptive_field == 2 + 2 * 2 * 1023 + 2 * 2 + 1
+    assert DeepConvSep(config="cpu").config == {**DeepConvSep(config="paper").config, "preset": "cpu"}
+    wun = WaveUNet(["vocals", "drums", "bass", "other"], channels=2, config="cpu")
+    assert wun.layers == 10 and wun.receptive_field < WaveUNet(config="paper").receptive_field
+
+
+# --- inference forms against the layers as written ----------------------------------------------
+
+
+def _randomise_batch_norm(model, seed: int = 1):
+    """Running statistics and affine weights away from their initial values (a trained look)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(n, generator=g))
+            m.bias.data.copy_(0.4 * torch.rand(n, generator=g) - 0.2)
+    return model
+
+
+def _close(a, b):
+    """Equal to float32 rounding (torch.testing's first call imports too much for a quick test)."""
+    assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-6), float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("config", ["small", "cpu"])
+def test_mmdensenet_inference_form_equals_layers(config):
+    from shotoku.models import mmdensenet
+
+    model = _randomise_batch_norm(MMDenseNet(["vocals", "drums"], channels=2, config=config)).eval()
+    bins = model.n_fft // 2 + 1
+    mag = torch.rand(2, 2, bins, 11, generator=torch.Generator().manual_seed(2))  # 11: padded inside
+    with torch.no_grad():
+        assert mmdensenet._fast_path(model.nets[0].final, mag)
+        fast = model(mag)
+    with torch.enable_grad():  # autograd on: the layers as written (concatenation, BN, ReLU, pad, conv)
+        reference = model(mag).detach()
+    _close(fast, reference)
+    # Training mode normalises with batch statistics: the inference form must not be taken.
+    model.train()
+    with torch.no_grad():
+        batch_stats = model(mag)
+    with torch.enable_grad():
+        _close(batch_stats, model(mag).detach())
+    assert not torch.allclose(batch_stats, fast, atol=1e-3)
+
+
+@pytest.mark.parametrize("config", ["small", "cpu"])
+def test_wavenet_inference_form_equals_layers(config):
+    model = WaveNet(["vocals", "drums", "bass"], channels=2, config=config).eval()
+    x = 0.3 * torch.randn(2, 2, model.input_length(37), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        fast = model(x)
+    with torch.enable_grad():
+        reference = model(x).detach()
+    assert fast.shape == reference.shape == (2, 3, 2, 37)
+    _close(fast, reference)
+
+
+def test_inference_forms_keep_state_dict_layout():
+    """The inference forms add no weights: a state dict moves between configurations' instances."""
+    for cls in (MMDenseNet, WaveNet):
+        a = cls(["vocals", "drums"], channels=2, config="small")
+        b = cls(["vocals", "drums"], channels=2, config="small")
+        b.load_state_dict(a.state_dict(), strict=True)
+        assert list(a.state_dict()) == list(b.state_dict())

@@ -351,6 +351,27 @@ def _plan_lengths(model, n: int, chunk_seconds: float, overlap: float, automatic
     return chunk, min(shared, unit * (chunk // unit // 2))
 
 
+def network_coverage(model, n: int, *, chunk_seconds: float | None = None, overlap: float = DEFAULT_OVERLAP, wiener: bool = False) -> float:
+    """Audio the network runs over, as a multiple of the signal, for ``n`` samples at the model's
+    rate: the sum of every chunk's input (output region plus the context read around it, none
+    beyond the signal's ends) divided by ``n``. 1.0 means no sample is computed twice.
+
+    chunk_seconds, overlap, wiener: as for :func:`separate_with_model` (None: automatic chunks)
+    """
+    automatic = chunk_seconds is None
+    if automatic:
+        chunk_seconds = auto_chunking(model)[0]
+    chunk, shared = _plan_lengths(model, int(n), float(chunk_seconds), float(overlap), automatic, wiener)
+    regions = chunk_plan(int(n), chunk, shared)
+    if model.DOMAIN == "spectrogram":
+        half = context_samples(model) // 2
+        total = sum(min(int(n), e + half) - max(0, s - half) for s, e in regions)
+    else:
+        size = regions[0][1] - regions[0][0]
+        total = len(regions) * int(model.input_length(size))
+    return total / float(n)
+
+
 def separate_with_model(
     model,
     mixture: np.ndarray,
