@@ -106,16 +106,6 @@ def _plugin(desc: dict, tempo: float):
     raise ValueError(f"unknown effect {kind!r}")
 
 
-def _require():
-    try:
-        import pedalboard  # noqa: F401
-    except ImportError:
-        from ...errors import ShotokuError
-
-        raise ShotokuError("pedalboard is not installed; install it with "
-                           "\"pip install 'shotoku[synth]'\" or 'pip install pedalboard'") from None
-
-
 def process(audio: np.ndarray, chain: list[dict], reverb: dict | None, send: float, rate: int,
             tempo: float = 120.0) -> np.ndarray:
     """Run ``chain`` then the reverb send on one stem.
@@ -128,8 +118,7 @@ def process(audio: np.ndarray, chain: list[dict], reverb: dict | None, send: flo
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
     if rms == 0.0 or (not chain and (reverb is None or send <= 0)):
         return audio.astype(np.float32)
-    _require()
-    import pedalboard as pb
+    import pedalboard as pb  # the "synth" extra; the CLI names it when it is missing
 
     x = np.ascontiguousarray(audio * np.float32(REFERENCE_RMS / rms), dtype=np.float32)
     if chain:
