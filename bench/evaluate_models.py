@@ -9,7 +9,8 @@ scored, with and without its Wiener post-filter, on
 - the real MUSDB18 excerpt shipped in stempeg (``shotoku.datasets.example()``), when installed;
 
 beside ``oracle-irm`` and ``oracle-wiener`` (which read the true stems) and the mixture used as
-the estimate of every stem. Every estimate comes from ``shotoku.separation.run`` and is scored
+the estimate of every stem (their per-song scores are kept in ``bench/out/evaluate_models-cache.json``
+beside the songs, so that scoring a new checkpoint does not recompute them). Every estimate comes from ``shotoku.separation.run`` and is scored
 with ``shotoku.evaluation.score`` (BSS Eval v4, 1 s frames). Per stem: the median over songs of
 each song's median framewise SDR (silent stems, for which SDR is undefined, are left out); the
 "mean" column averages the four stems, and "gain" is that mean minus the mixture's.
@@ -26,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shlex
@@ -122,13 +124,27 @@ def main(argv=None) -> int:
         for post in (False, True):
             methods.append((f"{name}{' + Wiener' if post else ''}", "model", {"checkpoint": str(path), "postfilter": post}))
 
+    cache_path = Path(args.data).parent / "evaluate_models-cache.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+
+    def scores_of(track, label, method, params):
+        """Per-song scores; those of the mixture and the oracles are kept between runs."""
+        key = f"{track.name}|{track.mixture.shape[-1]}|{label}"
+        if method == "model":
+            return song_scores(track, method, **params)
+        if key not in cache:
+            cache[key] = song_scores(track, method, **params)
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            cache_path.write_text(json.dumps(cache))
+        return cache[key]
+
     lines = []
     for set_name, tracks in sets.items():
         lines += [f"{set_name} ({len(tracks)} song{'s' if len(tracks) != 1 else ''}):", "",
                   "| method | vocals | drums | bass | other | mean | gain |", "|---|---|---|---|---|---|---|"]
         base = None
         for label, method, params in methods:
-            row = summarise([song_scores(t, method, **params) for t in tracks])
+            row = summarise([scores_of(t, label, method, params) for t in tracks])
             base = row["mean"] if base is None else base
             cells = " | ".join(f"{row[k]:.2f}" for k in STEMS + ["mean"])
             lines.append(f"| {label} | {cells} | {row['mean'] - base:+.2f} |")

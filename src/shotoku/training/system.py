@@ -133,7 +133,9 @@ class SeparationSystem(_module_base()):
         targets = list(self.model.targets)
         refs = {t: np.asarray(track.stems[t], np.float32) for t in targets}
         mixture = np.asarray(track.mixture, np.float32)
-        est = separate_with_model(self.model, mixture, int(track.rate), device=str(self.device))
+        # Full precision, as shotoku separate runs it (mixed-precision training leaves autocast on).
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            est = separate_with_model(self.model, mixture, int(track.rate), device=str(self.device))
         model_sdr = track_sdr(refs, {t: est[t] for t in targets}, int(track.rate))
         mix_sdr = None
         if self._mixture_sdr is None or track.name not in self._mixture_sdr:
