@@ -219,3 +219,12 @@ def test_delete_and_retention(tmp_path):
         assert not (tmp_path / b).exists()
         assert client.get(f"/api/jobs/{b}").status_code == 404
     store.close()
+
+
+def test_serve_refuses_bad_options(capsys):
+    from shotoku.cli import main
+
+    assert main(["serve", "--workers", "0"]) == 2
+    assert main(["serve", "--port", "70000"]) == 2
+    assert main(["serve", "--retention", "-1"]) == 2
+    assert "must be" in capsys.readouterr().err

@@ -20,9 +20,11 @@ sync_api = pytest.importorskip("playwright.sync_api")
 if not os.path.exists(CHROMIUM):
     pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
 
+from shotoku import remix  # noqa: E402
 from shotoku.cli import main  # noqa: E402
 from shotoku.datasets.scenes import make_scene  # noqa: E402
 from shotoku.io import load, save  # noqa: E402
+from shotoku.outputs import load_images  # noqa: E402
 from shotoku.web.app import create_app, start_in_thread  # noqa: E402
 from shotoku.web.jobs import JobStore, Limits  # noqa: E402
 
@@ -125,11 +127,24 @@ def test_console_mix_equals_shotoku_remix(server, browser, tmp_path):
     assert main(["remix", str(stems), "-o", str(tmp_path / "cli.wav"), "--mix", str(tmp_path / "mix.json")]) == 0
     cli_mix, _ = load(tmp_path / "cli.wav")
     assert rate == RATE
+    print(f"relative error to shotoku remix: server {rel(server_mix, cli_mix):.1e}, "
+          f"browser {rel(browser_mix, cli_mix):.1e}")
     assert rel(server_mix, cli_mix) <= 1e-6
     assert rel(browser_mix, cli_mix) <= 1e-4, rel(browser_mix, cli_mix)
+
+    # every other control through the page's own model: width, solo, master, a second pan
+    richer = {"version": 1, "master_gain_db": -3.5, "sources": {
+        names[0]: {"gain_db": 2.0, "pan": 40.0, "width": 0.4, "solo": True},
+        names[1]: {"width": 1.8, "solo": True, "pan": None}, third[0]: {"gain_db": 12.0}}}
+    page.evaluate("(doc) => window.shotokuConsole.setMix(doc)", richer)
+    out = page.evaluate("window.shotokuConsole.renderOffline()")
+    browser_mix = np.stack([np.frombuffer(base64.b64decode(c), dtype="<f4") for c in out["channels"]])
+    images, _ = load_images(stems)
+    assert rel(browser_mix, remix.render(images, remix.Mix.from_dict(richer))) <= 1e-4
     assert not errors, errors
     shot = os.environ.get("SHOTOKU_SCREENSHOT")
     if shot:
+        page.evaluate("(doc) => window.shotokuConsole.setMix(doc)", mix)
         page.evaluate("document.activeElement && document.activeElement.blur()")
         page.screenshot(path=shot, full_page=True)
     page.close()
