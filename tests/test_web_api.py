@@ -112,6 +112,10 @@ def test_separation_console_audio_and_remix(server, done_job):
     got, rate = soundfile.read(io.BytesIO(r.content), dtype="float32", always_2d=True)
     np.testing.assert_array_equal(got.T, remix.render(images, mix))
     assert not [p for p in (store.root / jid).iterdir() if p.name.startswith("remix")]  # temp file removed
+    assert "x-shotoku-warning" not in r.headers
+    r = client.post(f"/api/jobs/{jid}/remix", json={"version": 1, "sources": {}, "master_gain_db": 24},
+                    headers=H)
+    assert r.status_code == 200 and "dBTP" in r.headers["x-shotoku-warning"]
     bad = {"version": 1, "sources": {"nope": {"gain_db": 1.0}}}
     assert client.post(f"/api/jobs/{jid}/remix", json=bad, headers=H).status_code == 422
     assert client.post(f"/api/jobs/{jid}/separate", json={"method": "adress"}, headers=H).status_code == 409

@@ -325,17 +325,31 @@ def true_peak(audio: np.ndarray, oversample: int = 4, block: int = 1 << 16) -> f
     return peak
 
 
+def clipping_message(audio: np.ndarray, mix: Mix | None = None) -> str | None:
+    """What :func:`render` warns about ``audio`` (a remix made with ``mix``): ``None`` when its
+    true peak is at most 0 dBTP, otherwise by how much it is over and the master gain that
+    brings it to :data:`TARGET_TRUE_PEAK_DB`."""
+    peak = true_peak(audio)
+    if peak <= 1.0:
+        return None
+    db = 20 * math.log10(peak)
+    fix = (mix.master_gain_db if mix else 0.0) + TARGET_TRUE_PEAK_DB - db
+    return (f"the remix peaks at {db:+.1f} dBTP and would clip in an integer format or on playback; "
+            f"it is kept unlimited in float32 (a limiter would change the mix you set); "
+            f"set the master gain to {fix:+.1f} dB for {TARGET_TRUE_PEAK_DB:g} dBTP")
+
+
 def render(images: dict[str, np.ndarray], mix: Mix | None = None, strict: bool = True,
-           rate: int | None = None) -> np.ndarray:
+           warn: bool = True) -> np.ndarray:
     """The remix ``y = Σ_j (m A_j) s_j`` of source images.
 
     images: {name: float [shape=(C, N)]}, all of one shape
     mix: the settings (``None``: unity, which gives the images' sum)
     strict: as in :func:`matrices`
-    rate: unused by the arithmetic; named in the clipping warning when given
-    returns: float32 [shape=(C, N)], computed in float64 and rounded once. Above 0 dBTP a
-        :class:`ClippingWarning` says by how much and which master gain fixes it; nothing is
-        limited (module docstring).
+    warn: above 0 dBTP, a :class:`ClippingWarning` says by how much and which master gain
+        fixes it (:func:`clipping_message`; ``False``: the caller asks itself); nothing is
+        limited (module docstring)
+    returns: float32 [shape=(C, N)], computed in float64 and rounded once
     """
     if not images:
         raise ParameterError("nothing to remix: no source images")
@@ -354,12 +368,7 @@ def render(images: dict[str, np.ndarray], mix: Mix | None = None, strict: bool =
         x = np.asarray(a, dtype=np.float64)
         out += x if np.array_equal(m, np.eye(m.shape[0])) else m @ x
     y = out.astype(np.float32)
-    peak = true_peak(y)
-    if peak > 1.0:
-        db = 20 * math.log10(peak)
-        fix = mix.master_gain_db + TARGET_TRUE_PEAK_DB - db
-        warnings.warn(f"the remix peaks at {db:+.1f} dBTP and would clip in an integer format or on playback; "
-                      f"it is kept unlimited in float32 (a limiter would change the mix you set); "
-                      f"set the master gain to {fix:+.1f} dB for {TARGET_TRUE_PEAK_DB:g} dBTP",
-                      ClippingWarning, stacklevel=2)
+    message = clipping_message(y, mix) if warn else None
+    if message:
+        warnings.warn(message, ClippingWarning, stacklevel=2)
     return y

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -258,14 +257,12 @@ def _render(store: J.JobStore, job: J.Job, doc) -> tuple[Path, str, str | None]:
     try:
         mix = remix.Mix.from_dict(doc)
         images, rate = load_images(job.folder / J.STEMS)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", remix.ClippingWarning)
-            y = remix.render(images, mix)
+        y = remix.render(images, mix, warn=False)  # warnings are process-wide: ask instead
     except ShotokuError as exc:
         raise J.Unprocessable(str(exc)) from None
     path = job.folder / f"remix-{J.new_id()}.wav"
     save(path, y, rate)
-    warning = "; ".join(str(w.message) for w in caught) or None
+    warning = remix.clipping_message(y, mix)
     song = source_filename(Path(job.name).stem or "recording", "")
     return path, f"{song}-remix.wav", warning
 

@@ -309,6 +309,10 @@ async function fetchBuffer(key) {
 
 async function openConsole() {
   S.doc = await (await api("/api/jobs/" + S.job.id + "/console")).json();
+  if (S.ctx && S.ctx.sampleRate !== S.doc.rate) {  // decoding must not resample: one context per rate
+    S.ctx.close();
+    S.ctx = null;
+  }
   if (!S.ctx) S.ctx = new AudioContext({ sampleRate: S.doc.rate, latencyHint: "playback" });
   const keys = S.doc.sources.map((s) => String(s.index));
   const decoded = await Promise.all(["mixture"].concat(keys).map(fetchBuffer));
