@@ -459,3 +459,19 @@ def test_separate_command_with_model(tmp_path):
         assert rate == 44100 and y.shape == x.shape
         np.testing.assert_allclose(y, image, atol=1e-6)
     assert main(["separate", str(wav), "--model", str(tmp_path / "none.pt"), "-o", str(tmp_path / "o2")]) == 2
+
+
+def test_bf16_autocast_is_an_option():
+    """Off by default; a model with ``autocast_dtype`` runs its forward pass in bfloat16 and the
+    images stay float32 and close to the float32 ones."""
+    net = small_model("mmdensenet")
+    x = noise(0.5, net.sample_rate)
+    exact = stacked(separate_with_model(net, x, net.sample_rate))
+    net.autocast_dtype = torch.bfloat16
+    try:
+        low = stacked(separate_with_model(net, x, net.sample_rate))
+    finally:
+        del net.autocast_dtype
+    assert low.dtype == np.float32 and not np.array_equal(low, exact)
+    err = 10 * np.log10(np.sum(exact**2) / np.sum((low - exact) ** 2))
+    assert err > 20.0, err
