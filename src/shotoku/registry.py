@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -145,6 +146,7 @@ class Method:
 
 _REGISTRY: dict[str, Method] = {}
 _LOADED = False
+_LOAD_LOCK = threading.RLock()
 
 
 def _param_docs(doc: str) -> dict[str, str]:
@@ -206,16 +208,21 @@ def register(
 
 
 def _load() -> None:
+    """Import every module of :data:`SEPARATOR_MODULES` once (thread-safe: the web server's
+    threads may ask for the registry at the same time)."""
     global _LOADED
     if _LOADED:
         return
-    _LOADED = True
-    for mod in SEPARATOR_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a method module not present in this build
-            if exc.name != mod:
-                raise
+    with _LOAD_LOCK:
+        if _LOADED:
+            return
+        for mod in SEPARATOR_MODULES:
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:  # a method module not present in this build
+                if exc.name != mod:
+                    raise
+        _LOADED = True
 
 
 def get(name: str) -> Method:
