@@ -4,8 +4,8 @@ Each model maps a batch of its expected input to the expected output shape for s
 waveform models' ``output_length``/``input_length`` agree with ``forward``; chunked processing with
 the advertised context reproduces one-shot processing; the paper configurations' parameter counts
 match closed-form counts derived from the papers' layer tables, and the published totals where a
-paper gives one; the inference forms (MMDenseNet's buffered dense blocks, WaveNet's fused blocks)
-compute what the layers as written compute.
+paper gives one; the inference forms (MMDenseNet's buffered dense blocks, WaveNet's fused blocks,
+Wave-U-Net's in-place activations) compute what the layers as written compute.
 """
 
 from __future__ import annotations
@@ -379,15 +379,15 @@ def test_mmdensenet_inference_form_equals_layers(config):
     assert not torch.allclose(batch_stats, fast, atol=1e-3)
 
 
-@pytest.mark.parametrize("config", ["small", "cpu"])
-def test_wavenet_inference_form_equals_layers(config):
-    model = WaveNet(["vocals", "drums", "bass"], channels=2, config=config).eval()
+@pytest.mark.parametrize(("cls", "config"), [(WaveNet, "small"), (WaveNet, "cpu"), (WaveUNet, "small")])
+def test_waveform_inference_form_equals_layers(cls, config):
+    model = cls(["vocals", "drums", "bass"], channels=2, config=config).eval()
     x = 0.3 * torch.randn(2, 2, model.input_length(37), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         fast = model(x)
     with torch.enable_grad():
         reference = model(x).detach()
-    assert fast.shape == reference.shape == (2, 3, 2, 37)
+    assert fast.shape == reference.shape and fast.shape[:3] == (2, 3, 2) and fast.shape[-1] >= 37
     _close(fast, reference)
 
 

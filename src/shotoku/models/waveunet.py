@@ -242,16 +242,18 @@ class WaveUNet(nn.Module):
         n_valid = self._input_for_bottom(d)
         start = (n_in - n_valid) // 2
         mix = x[..., start : start + n_valid]
+        # At inference (no autograd) the activations overwrite the convolutions' outputs in place.
+        act = self.act if torch.is_grad_enabled() else (lambda t: F.leaky_relu_(t, self.act.negative_slope))
         h = mix
         skips = []
         for conv in self.down:
-            h = self.act(conv(h))
+            h = act(conv(h))
             skips.append(h)
             h = h[..., ::2]
-        h = self.act(self.bottleneck(h))
+        h = act(self.bottleneck(h))
         for upsample, conv in zip(self.upsample, self.up):
             h = upsample(h)
-            h = self.act(conv(torch.cat([_centre(skips.pop(), h.shape[-1]), h], dim=1)))
+            h = act(conv(torch.cat([_centre(skips.pop(), h.shape[-1]), h], dim=1)))
         n_out = h.shape[-1]
         mix = _centre(mix, n_out)
         y = torch.tanh(self.out(torch.cat([mix, h], dim=1)))
