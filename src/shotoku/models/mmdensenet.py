@@ -153,7 +153,8 @@ class _DenseBlock(nn.Module):
     Input [shape=(B, in_channels, F, T)] → output [shape=(B, growth, F, T)].
 
     Training (or any call with autograd on) runs the layers as written: each layer normalises the
-    concatenation of the block input and all earlier outputs. Inference (eval mode, no autograd)
+    concatenation of the block input and all earlier outputs (the ReLU overwrites the normalised
+    copy in place: batch normalisation's backward pass needs only its input). Inference (eval mode, no autograd)
     computes the same sums without re-concatenating: one channels-last buffer holds the block
     input and every layer's output side by side, each layer reads a prefix of it through its
     batch normalisation folded to ``x·scale + shift`` and ReLU (one fused pass into a fresh
@@ -167,7 +168,7 @@ class _DenseBlock(nn.Module):
         width = in_channels
         for _ in range(layers):
             self.layers.append(
-                nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), _conv_same(width, growth, kernel))
+                nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True), _conv_same(width, growth, kernel))
             )
             width += growth
 
