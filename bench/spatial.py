@@ -114,11 +114,24 @@ def parse_spec(text: str) -> Spec:
 
 
 def make_tracks(n: int, seconds: float, seed: int) -> list:
-    """``n`` synthetic songs, long enough for the scene builder to choose an excerpt in."""
+    """``n`` synthetic songs, long enough for the scene builder to choose an excerpt in.
+
+    Songs whose first four stems include a silent one are skipped (the next seed is taken), so
+    that every song makes a 4-object scene."""
     from shotoku.datasets.synth import render_song, track_seed
 
     length = max(1.5 * seconds, seconds + 4.0)
-    return [render_song(track_seed(seed, i), length) for i in range(n)]
+    tracks, index = [], 0
+    while len(tracks) < n:
+        track = render_song(track_seed(seed, index), length)
+        index += 1
+        # a song whose first four stems include a silent one cannot make a 4-object scene
+        stems = list(track.stems.values())[:4]
+        if len(stems) == 4 and all(np.sqrt(np.mean(np.asarray(s, np.float64) ** 2)) > 1e-6 for s in stems):
+            tracks.append(track)
+        elif index > 4 * n + 8:
+            raise RuntimeError(f"too many songs with silent stems: {index - len(tracks)} of {index}")
+    return tracks
 
 
 def score(refs: np.ndarray, images: dict, rate: int) -> tuple[dict, str]:

@@ -117,3 +117,79 @@ def refine(X, images, *, rate: int, hop: int, smooth_seconds: float, iterations:
     """
     frames = max(1, int(round(smooth_seconds * rate / hop)))
     return wiener_refinement(X, images, iterations=iterations, smooth_frames=frames, floor=floor)
+
+
+# --------------------------------------------------------------------------------------------
+# the stage choice, and the multichannel NMF stage
+
+#: The post-filter stages a spatial method offers (``postfilter=`` one of these, or False).
+STAGES = ("mnmf", "wiener", "none")
+_OFF = ("none", "false", "off", "no", "0", "")
+_WIENER = ("wiener", "true", "on", "yes", "1")
+
+
+def postfilter_stage(value) -> str:
+    """The post-filter stage a ``postfilter`` parameter asks for: "mnmf", "wiener" or "none".
+
+    value: "mnmf" (multichannel NMF, :func:`mnmf_refinement`), "wiener" (the Wiener
+        post-filter, :func:`refine`), "none"; False/None/"false"/"off" mean "none", and True /
+        "true"/"on" mean "wiener" (what ``postfilter=True`` meant before the NMF stage existed)
+    returns: the stage's name; :class:`~shotoku.errors.ParameterError` for anything else
+    """
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "wiener"
+    text = str(value).strip().lower()
+    if text in _OFF:
+        return "none"
+    if text in _WIENER:
+        return "wiener"
+    if text == "mnmf":
+        return "mnmf"
+    raise ParameterError(f"postfilter must be mnmf, wiener or none (false), got {value!r}")
+
+
+def masked_model(X, masks):
+    """PSDs and full-rank spatial covariances of masked images, without forming the images.
+
+    Equal to ``spatial_model(masks[:, None] * X[None])``, computed per block of bins.
+
+    X: complex mixture STFT [shape=(C, bins, frames)]; masks: real [shape=(J, bins, frames)]
+    returns: (psd float32 [shape=(J, bins, frames)], cov complex128 [shape=(J, bins, C, C)])
+    """
+    X = np.asarray(X)
+    masks = np.asarray(masks, dtype=np.float32)
+    C, F, T = X.shape
+    J = masks.shape[0]
+    mix_power = np.mean(np.abs(X) ** 2, axis=0)  # (F, T)
+    psd = (masks ** 2) * mix_power[None]
+    cov = np.empty((J, F, C, C), dtype=np.complex128)
+    block = max(1, (1 << 20) // max(1, J * T * C))
+    for f0 in range(0, F, block):
+        f1 = min(F, f0 + block)
+        xb = X[:, f0:f1].astype(np.complex128)  # (C, b, T)
+        outer = np.einsum("cft,dft->ftcd", xb, xb.conj())  # (b, T, C, C)
+        w = masks[:, f0:f1].astype(np.float64) ** 2  # (J, b, T)
+        cov[:, f0:f1] = np.einsum("jft,ftcd->jfcd", w, outer)
+    norm = psd.sum(axis=-1, dtype=np.float64)[..., None, None] + 1e-10
+    cov /= norm
+    silent = psd.sum(axis=-1) <= 1e-10
+    if silent.any():
+        cov[silent] = np.eye(C)
+    return psd.astype(np.float32), cov
+
+
+def mnmf_refinement(X, psd, cov, *, seed: int = 0, **options):
+    """Fit the multichannel NMF model (:mod:`shotoku.spatial.mnmf`) from a start.
+
+    X: complex mixture STFT [shape=(C, bins, frames)]
+    psd: the start's PSDs [shape=(J, bins, frames)]; cov: its spatial covariances
+        [shape=(J, bins, C, C)] (from :func:`masked_model` or :func:`shotoku.spectral.spatial_model`)
+    seed: seed of the NMF's random start; options: see :func:`shotoku.spatial.mnmf.mnmf`
+    returns: the fitted model (W, H, R, reg); images with
+        :func:`shotoku.spatial.mnmf.mnmf_images` / :func:`shotoku.spatial.mnmf.mnmf_audio`
+    """
+    from .spatial.mnmf import mnmf
+
+    return mnmf(X, psd, cov, seed=seed, **options)

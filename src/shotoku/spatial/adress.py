@@ -51,11 +51,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
-from ..refinement import refine
+from ..refinement import postfilter_stage
 from ..registry import register
 from ..spectral import stft
 from ..panning import positions as histogram_positions
-from .panmask import angle_masks, named_images, pan_masks
+from .panmask import angle_masks, object_count, pan_masks, postfilter_and_name
 
 # At or above this score a mixture is treated as amplitude-panned (see amplitude_panning_score).
 AUTO_THRESHOLD = 0.4
@@ -188,13 +188,13 @@ def adress(
     mixture,
     rate,
     *,
-    sources=4,
+    sources="auto",
     positions=(),
     width=0.0,
     mask="soft",
     beta=100,
     start="auto",
-    postfilter=True,
+    postfilter="mnmf",
     n_fft=4096,
     hop=1024,
     seed=0,
@@ -203,16 +203,16 @@ def adress(
 
     mixture: float32 stereo mixture [shape=(2, samples)]; rate: Hz
     Parameters:
-    sources: number of objects to extract when no positions are given
+    sources: number of objects to extract when no positions are given, or auto (counted from the pan histogram)
     positions: pan angles of the objects in degrees, -45 (hard left) .. 45 (hard right); empty = find the strongest ones
     width: azimuth window around each position in degrees (the paper's H); 0 = every bin goes to its nearest position
     mask: soft (Gaussian kernel on the azimuth distance) or binary (the paper's window)
     beta: azimuth steps per half plane (the paper's resolution)
     start: auto (chosen by inter-channel phase coherence), adress (nulls of the azimuth plane) or panmask (magnitude pan mask, for delayed scenes)
-    postfilter: refine the masks with the multichannel Wiener post-filter
+    postfilter: mnmf (multichannel NMF, the default), wiener (the Wiener post-filter) or none
     n_fft: STFT size in samples
     hop: STFT hop in samples
-    seed: unused (the method is deterministic)
+    seed: seed of the multichannel NMF's start
     returns: {"object_k (angle°)": float32 image [shape=(2, samples)]}, k = 1.. from left to right
 
     How ``start="auto"`` decides: when :func:`amplitude_panning_score` (the inter-channel phase
@@ -239,15 +239,15 @@ def adress(
     positions = tuple(float(p) for p in positions)
     if any(not abs(p) <= 45 for p in positions):
         raise ParameterError("positions are pan angles in degrees between -45 and 45")
-    n = len(positions) if positions else int(sources)
-    if not 1 <= n <= 45:
-        raise ParameterError(f"adress separates 1 to 45 objects (2 degrees apart at least), got {n}")
-
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)
+    n = len(positions) if positions else object_count(sources, X)
+    if not 1 <= n <= 45:
+        raise ParameterError(f"adress separates 1 to 45 objects (2 degrees apart at least), got {n}")
     if start == "auto":
         start = "adress" if amplitude_panning_score(X, rate, n_fft) >= AUTO_THRESHOLD else "panmask"
-    spread = 0.5 if postfilter else 0.35
+    stage = postfilter_stage(postfilter)
+    spread = 0.35 if stage == "none" else 0.5
     if start == "panmask":
         masks, found = pan_masks(X, n, positions, mask, width, spread)
     else:
@@ -256,7 +256,5 @@ def adress(
         found = np.array(positions) if positions else histogram_positions(null_angles, height ** 2, n)
         masks = angle_masks(null_angles, found, mask, width, spread)
 
-    images = masks[:, None] * X[None]
-    if postfilter:
-        images = refine(X, images, rate=rate, hop=hop, smooth_seconds=POSTFILTER_SECONDS)
-    return named_images(images, found, x.shape[-1], n_fft, hop)
+    return postfilter_and_name(X, masks, found, stage, rate=rate, n_fft=n_fft, hop=hop,
+                               length=x.shape[-1], smooth_seconds=POSTFILTER_SECONDS, seed=seed)

@@ -11,28 +11,30 @@ parameters, and gives each bin to the peak whose model explains it best:
 
 Where it departs from the paper:
 
+- Bounded position feature. The attenuation ratio is infinite for a hard-panned source (one
+  channel silent), so here the position axis is the inter-channel angle
+  ``atan2(|X2|, |X1|) - 45`` degrees (:func:`shotoku.panning.bin_angles`: -45 hard left, +45
+  hard right; ``a = tan(angle + 45°)``), which covers the whole stereo field, and the bins are
+  weighted by their power ``(|X1|^2 + |X2|^2)^p`` instead of ``|X1 X2|^p`` (which is 0 for a
+  hard-panned source). Where one channel is more than 20 dB below the other the phase of R says
+  nothing about a delay: those bins count at delay 0. The cost is written with the angle,
+  ``|sin(phi_j) e^{-i w delta_j} X1 - cos(phi_j) X2|^2`` (``phi = angle + 45°``), equal to the
+  paper's and finite at the ends. On the study's music scenes at 30 degree spacing (two objects
+  hard-panned) the attenuation histogram gave about 2 dB; see docs/benchmarks.md for the angle's.
 - The histogram only counts bins below the frequency at which ``max_delay`` samples turn the
   phase by pi (``w < pi / max_delay``): above it the delay estimate wraps. The assignment above
   uses every bin, since the model's phase term is exact at any frequency. The default range,
-  +-5 samples, covers the study's delayed scenes (:data:`shotoku.datasets.scenes.DELAYS_20D`); with
-  +-3 DUET missed their 4-sample object (1.7-5.0 dB against 5.6-11.6 on three songs), while
-  speech at 16 kHz scored the same with either.
+  +-5 samples, covers the study's delayed scenes (:data:`shotoku.datasets.scenes.DELAYS_20D`).
 - Soft masks (``mask="soft"``, the default): ``m_j ~ 1 / (c_j + softness * P)`` with ``c_j``
   the cost above and ``P = |X1|^2 + |X2|^2`` the bin's power, normalised over j: a source whose
-  model explains the bin ten times better gets ten times the share. (A Gaussian likelihood,
-  ``exp(-c_j / (softness * P))``, spreads the low frequencies evenly, where the sources'
-  steering vectors hardly differ, and lost 5-7 dB on delay-only scenes of synthetic
-  speech-like sources.) Soft masks alone score like binary ones; they give the post-filter a
-  better start (10.4 dB against 9.3 after it).
+  model explains the bin ten times better gets ten times the share. Soft masks alone score like
+  binary ones; they give the post-filter a better start.
 - Images: the masks are applied to both channels (so the images add up to the mixture) and
-  refined by the multichannel Wiener post-filter (:func:`shotoku.refinement.refine`) unless
-  ``postfilter=False``, instead of the paper's mono maximum-likelihood demixing.
-- Output names give the attenuation as a pan angle (``angle = atan(a) - 45`` degrees, -45 hard
-  left; see :mod:`shotoku.spatial.panmask`), sorted left to right.
-
-A hard-panned source (one channel silent) breaks the ratio and, through the weight
-``|X1 X2|^p``, hardly shows in the histogram: DUET is not the method for hard-panned music
-(about 2 dB at 30 degree spacing on the study's scenes, where ADRess gets 11-14).
+  refined by a post-filter stage (``postfilter``: the multichannel NMF of
+  :mod:`shotoku.spatial.mnmf` by default, or the Wiener post-filter of
+  :func:`shotoku.refinement.refine`), instead of the paper's mono maximum-likelihood demixing.
+- ``sources="auto"`` counts the objects with :func:`shotoku.spatial.panmask.count_objects`.
+- Output names give the position as a pan angle, sorted left to right.
 """
 
 from __future__ import annotations
@@ -41,10 +43,12 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
-from ..refinement import refine
+from .. import panning
+from ..panning import bin_angles
+from ..refinement import postfilter_stage
 from ..registry import register
 from ..spectral import stft
-from .panmask import named_images
+from .panmask import object_count, postfilter_and_name
 
 # Post-filter settings, measured on 3 espeak-ng talkers at 16 kHz (4 attenuation/delay scenes,
 # n_fft 1024, hop 256): two refits with PSDs averaged over 5 frames (80 ms), no floor: soft masks
@@ -53,63 +57,68 @@ from .panmask import named_images
 POSTFILTER_SECONDS = 0.08
 
 
-def attenuation_delay(X, eps=1e-12):
-    """Symmetric attenuation and delay of every bin of a stereo STFT.
+def angle_delay(X, eps=1e-12, phase_db=20.0):
+    """Inter-channel angle and delay of every bin of a stereo STFT.
 
     X: complex STFT [shape=(2, bins, frames)] with ``n_fft = 2 * (bins - 1)``
-    returns: (alpha float64 [shape=(bins, frames)], delta float64 in samples
-        [shape=(bins, frames)], w float64 radians per sample [shape=(bins,)]); the DC bin's
-        delta is 0.
+    eps: added to the magnitudes (an all-zero bin reads as centre)
+    phase_db: bins where one channel is more than this many dB below the other get delay 0
+    returns: (angle float32 degrees [shape=(bins, frames)], -45 = only the left channel;
+        delta float64 samples [shape=(bins, frames)], the right channel's lag; w float64 radians
+        per sample [shape=(bins,)]); the DC bin's delta is 0.
     """
     F = X.shape[1]
     w = np.pi * np.arange(F) / (F - 1)
-    ratio = (X[1].astype(np.complex128) + eps) / (X[0].astype(np.complex128) + eps)
-    a = np.abs(ratio)
-    alpha = a - 1.0 / a
-    delta = np.zeros(ratio.shape)
-    delta[1:] = -np.angle(ratio[1:]) / w[1:, None]
-    return alpha, delta, w
+    angle = bin_angles(X, eps)
+    cross = X[0].astype(np.complex128) * np.conj(X[1].astype(np.complex128))
+    delta = np.zeros(cross.shape)
+    delta[1:] = np.angle(cross[1:]) / w[1:, None]
+    one_sided = np.abs(angle) > 45.0 - np.degrees(np.arctan(10 ** (-phase_db / 20)))
+    delta[one_sided] = 0.0
+    return angle, delta, w
 
 
-def duet_histogram(X, p=1.0, q=0.0, alpha_max=3.0, max_delay=5.0, bins=(61, 61), smooth=1.0):
-    """The smoothed, weighted attenuation-delay histogram of a stereo mixture.
+def duet_histogram(X, p=1.0, q=0.0, max_delay=5.0, bins=(91, 61), smooth=1.0):
+    """The smoothed, weighted angle-delay histogram of a stereo mixture.
 
     X: complex STFT [shape=(2, bins, frames)]
-    p, q: weights ``|X1 X2|^p w^q`` of each bin (p=1, q=0: the paper's default; p=0.5 when one
-        source dominates the mixture)
-    alpha_max: histogram range of the symmetric attenuation, [-alpha_max, alpha_max]
+    p, q: weights ``(|X1|^2 + |X2|^2)^p w^q`` of each bin
     max_delay: histogram range of the delay in samples, [-max_delay, max_delay]; only bins with
         ``w < pi / max_delay`` are counted
-    bins: (attenuation bins, delay bins)
+    bins: (angle bins over [-45, 45] degrees, delay bins)
     smooth: Gaussian smoothing, standard deviation in histogram bins
-    returns: (hist float64 [shape=bins], alpha centres [shape=(bins[0],)],
-              delay centres [shape=(bins[1],)])
+    returns: (hist float64 [shape=bins], angle centres in degrees [shape=(bins[0],)],
+              delay centres in samples [shape=(bins[1],)])
     """
-    alpha, delta, w = attenuation_delay(X)
-    weight = (np.abs(X[0]) * np.abs(X[1])).astype(np.float64) ** p
+    angle, delta, w = angle_delay(X)
+    weight = (np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2).astype(np.float64) ** p
     if q:
         weight = weight * (w[:, None] ** q)
     keep = (w > 0) & (w < np.pi / max(max_delay, 1e-9))
-    a_edges = np.linspace(-alpha_max, alpha_max, bins[0] + 1)
+    step = 90.0 / (bins[0] - 1)
+    a_edges = np.linspace(-45.0 - step / 2, 45.0 + step / 2, bins[0] + 1)
     d_edges = np.linspace(-max_delay, max_delay, bins[1] + 1)
     hist, _, _ = np.histogram2d(
-        np.clip(alpha[keep], -alpha_max, alpha_max).ravel(),
-        delta[keep].ravel(),
+        angle[keep].ravel(),
+        np.clip(delta[keep], -max_delay, max_delay).ravel(),
         bins=(a_edges, d_edges),
         weights=weight[keep].ravel(),
     )
     if smooth > 0:
-        hist = ndimage.gaussian_filter(hist, smooth, mode="constant")
+        hist = ndimage.gaussian_filter(hist, smooth, mode="nearest")
     return hist, 0.5 * (a_edges[1:] + a_edges[:-1]), 0.5 * (d_edges[1:] + d_edges[:-1])
 
 
-def histogram_peaks(hist, n, min_separation=3):
-    """The ``n`` strongest local maxima of a 2-D histogram, at least ``min_separation`` bins apart.
+def histogram_peaks(hist, n, min_separation=(6, 3)):
+    """The ``n`` strongest local maxima of a 2-D histogram, apart from each other.
 
     hist: [shape=(A, D)]
-    returns: int array [shape=(n, 2)] of (attenuation bin, delay bin), strongest first; when
+    min_separation: (angle bins, delay bins): two peaks are apart when they differ by at least
+        this many bins along either axis
+    returns: int array [shape=(n, 2)] of (angle bin, delay bin), strongest first; when
         there are fewer maxima, the strongest remaining bins fill in under the same rule.
     """
+    sep_a, sep_d = min_separation
     local = hist == ndimage.maximum_filter(hist, size=3, mode="constant")
     flat = np.argsort(-hist, axis=None, kind="stable")
     chosen: list[tuple[int, int]] = []
@@ -120,18 +129,44 @@ def histogram_peaks(hist, n, min_separation=3):
             i, j = np.unravel_index(k, hist.shape)
             if only_maxima and (not local[i, j] or hist[i, j] <= 0):
                 continue
-            if all(max(abs(i - a), abs(j - b)) >= min_separation for a, b in chosen):
+            if all(abs(i - a) >= sep_a or abs(j - b) >= sep_d for a, b in chosen):
                 chosen.append((int(i), int(j)))
     while len(chosen) < n:  # a histogram smaller than n separated peaks: allow duplicates
         chosen.append(chosen[-1] if chosen else (hist.shape[0] // 2, hist.shape[1] // 2))
     return np.array(chosen, dtype=np.int64)
 
 
-def duet_masks(X, attenuation, delay, mask="soft", softness=1e-3):
+def duet_positions(X, n, p=1.0, q=0.0, max_delay=5.0, min_separation_deg=4.0):
+    """The sources' angles and delays: angles from the peaks of the pan histogram, then each
+    one's delay from the angle-delay histogram.
+
+    The angles are the ``n`` strongest peaks of the power-weighted histogram of every bin's angle
+    (:func:`shotoku.panning.positions`, all frequencies); each source's delay is where the
+    angle-delay histogram (:func:`duet_histogram`) peaks within 2 degrees of its angle. Peaks
+    picked on the 2-D histogram directly let a hard-panned source, whose bins carry no delay
+    (one channel silent) and spread along the delay axis, take two peaks. Two sources at the same
+    angle with different delays are therefore not told apart.
+
+    X: complex STFT [shape=(2, bins, frames)]; n: number of sources; p, q, max_delay: see
+    :func:`duet_histogram`; min_separation_deg: smallest distance between two angles
+    returns: (angles degrees [shape=(n,)], delays samples [shape=(n,)])
+    """
+    power = (np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2).astype(np.float64) ** p
+    power[0] = 0.0
+    angles = panning.positions(bin_angles(X), power, n, min_separation_deg)
+    hist, a_centres, d_centres = duet_histogram(X, p, q, max_delay)
+    delays = []
+    for a in angles:
+        rows = np.abs(a_centres - a) <= 2.0
+        delays.append(float(d_centres[int(np.argmax(hist[rows].sum(axis=0)))]))
+    return np.asarray(angles, dtype=np.float64), np.asarray(delays)
+
+
+def duet_masks(X, angles, delay, mask="soft", softness=1e-3):
     """Masks that give each bin to the source whose anechoic model explains it best.
 
     X: complex STFT [shape=(2, bins, frames)]
-    attenuation: gains a_j = |X2/X1| of the sources [shape=(J,)]
+    angles: the sources' pan angles in degrees [shape=(J,)], -45 (left only) .. 45 (right only)
     delay: delays delta_j in samples (channel 2 behind channel 1) [shape=(J,)]
     mask: "binary" (argmin of the cost) or "soft" (normalised 1 / (cost + softness * power))
     softness: floor of the soft masks' cost, relative to the bin's power (smaller: closer to binary)
@@ -139,13 +174,13 @@ def duet_masks(X, attenuation, delay, mask="soft", softness=1e-3):
     """
     F = X.shape[1]
     w = np.pi * np.arange(F) / (F - 1)
-    a = np.asarray(attenuation, dtype=np.float64)[:, None, None]
+    phi = np.radians(np.asarray(angles, dtype=np.float64) + 45.0)[:, None, None]
     d = np.asarray(delay, dtype=np.float64)[:, None, None]
-    steer = a * np.exp(-1j * w[None, :, None] * d)  # (J, F, 1)
-    cost = np.abs(steer * X[0][None] - X[1][None]) ** 2 / (1 + a ** 2)
+    steer = np.sin(phi) * np.exp(-1j * w[None, :, None] * d)  # (J, F, 1)
+    cost = np.abs(steer * X[0][None] - np.cos(phi) * X[1][None]) ** 2
     if mask == "binary":
         best = np.argmin(cost, axis=0)
-        return (best[None] == np.arange(len(a))[:, None, None]).astype(np.float32)
+        return (best[None] == np.arange(len(phi))[:, None, None]).astype(np.float32)
     power = np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2
     m = 1.0 / (cost + softness * power[None] + 1e-30)
     return (m / m.sum(axis=0, keepdims=True)).astype(np.float32)
@@ -153,7 +188,7 @@ def duet_masks(X, attenuation, delay, mask="soft", softness=1e-3):
 
 @register(
     "duet",
-    description="DUET attenuation/delay histogram masking (Rickard 2007) with a Wiener post-filter; "
+    description="DUET angle/delay histogram masking (Rickard 2007, bounded angle feature) with a multichannel NMF post-filter; "
     "anechoic stereo with W-disjoint sources (speech)",
     channels="stereo",
 )
@@ -161,52 +196,45 @@ def duet(
     mixture,
     rate,
     *,
-    sources=3,
+    sources="auto",
     mask="soft",
     p=1.0,
     q=0.0,
-    alpha_max=3.0,
     max_delay=5.0,
     softness=1e-3,
-    postfilter=True,
-    n_fft=1024,
-    hop=256,
+    postfilter="mnmf",
+    n_fft=0,
+    hop=0,
     seed=0,
 ):
-    """Separate the sources of an anechoic stereo mixture by attenuation and delay (DUET).
+    """Separate the sources of an anechoic stereo mixture by angle and delay (DUET).
 
     mixture: float32 stereo mixture [shape=(2, samples)]; rate: Hz
     Parameters:
-    sources: number of sources (peaks taken from the histogram)
+    sources: number of sources (peaks taken from the histogram), or auto (counted from the pan histogram)
     mask: soft (shares by how well each source's model explains the bin) or binary (each bin to one source, the paper)
-    p: histogram weight exponent on |X1 X2| (1 = the paper's default, 0.5 when one source dominates)
+    p: histogram weight exponent on the bin's power |X1|^2 + |X2|^2
     q: histogram weight exponent on the frequency w (0 = the paper's default)
-    alpha_max: range of the symmetric attenuation |a| - 1/|a| in the histogram
     max_delay: range of the delay in samples (5: the PROJET authors' search range); the histogram uses frequencies where it cannot wrap
     softness: soft masks' cost floor relative to the bin's power (smaller is closer to binary)
-    postfilter: refine the masks with the multichannel Wiener post-filter
-    n_fft: STFT size in samples
-    hop: STFT hop in samples
-    seed: unused (the method is deterministic)
-    returns: {"object_k (angle°)": float32 image [shape=(2, samples)]}, left to right by attenuation
+    postfilter: mnmf (multichannel NMF), wiener (the Wiener post-filter) or none
+    n_fft: STFT size in samples (0: the power of two at or above 64 ms, 1024 at 16 kHz, 4096 at 44.1 kHz)
+    hop: STFT hop in samples (0: n_fft / 4)
+    seed: seed of the multichannel NMF's start
+    returns: {"object_k (angle°)": float32 image [shape=(2, samples)]}, left to right
     """
+    n_fft = int(n_fft) or 1 << max(4, int(np.ceil(np.log2(0.064 * rate))))
+    hop = int(hop) or n_fft // 4
     if mask not in ("binary", "soft"):
         raise ParameterError(f"mask must be binary or soft, got '{mask}'")
-    if int(sources) < 1:
-        raise ParameterError(f"sources must be at least 1, got {sources}")
-    if alpha_max <= 0 or max_delay <= 0 or softness <= 0 or n_fft < 16 or not 1 <= hop <= n_fft:
-        raise ParameterError("duet needs alpha_max, max_delay, softness > 0, n_fft >= 16, 1 <= hop <= n_fft")
-    n = int(sources)
+    if max_delay <= 0 or softness <= 0 or n_fft < 16 or not 1 <= hop <= n_fft:
+        raise ParameterError("duet needs max_delay, softness > 0, n_fft 0 or >= 16, 0 <= hop <= n_fft")
+    stage = postfilter_stage(postfilter)
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)
-    hist, a_centres, d_centres = duet_histogram(X, p, q, alpha_max, max_delay)
-    peaks = histogram_peaks(hist, n)
-    alpha = a_centres[peaks[:, 0]]
-    delay = d_centres[peaks[:, 1]]
-    atten = 0.5 * (alpha + np.sqrt(alpha ** 2 + 4))  # invert alpha = a - 1/a
-    masks = duet_masks(X, atten, delay, mask, softness)
-    images = masks[:, None] * X[None]
-    if postfilter:
-        images = refine(X, images, rate=rate, hop=hop, smooth_seconds=POSTFILTER_SECONDS)
-    angles = np.degrees(np.arctan(atten)) - 45.0
-    return named_images(images, angles, x.shape[-1], n_fft, hop)
+    n = object_count(sources, X)
+    angles, delay = duet_positions(X, n, p, q, max_delay)
+    masks = duet_masks(X, angles, delay, mask, softness)
+    return postfilter_and_name(X, masks, angles, stage, rate=rate, n_fft=n_fft, hop=hop,
+                               length=x.shape[-1], smooth_seconds=POSTFILTER_SECONDS, seed=seed,
+                               mnmf_options={"max_delay": max(float(max_delay), 1.0)})

@@ -91,6 +91,119 @@ def pan_masks(X, n, positions=(), mask="soft", width=0.0, spread=0.5, min_separa
     return angle_masks(ang, pos, mask, width, spread), pos
 
 
+#: ``sources="auto"``: a peak of the pan histogram counts as an object when its prominence is at
+#: least this fraction of the most prominent peak's (see :func:`count_objects`).
+AUTO_PROMINENCE = 0.11
+#: ``sources="auto"`` never gives more objects than this.
+AUTO_MAX = 12
+
+
+def count_objects(X, smooth_deg: float = 1.0, threshold: float = AUTO_PROMINENCE, most: int = AUTO_MAX) -> int:
+    """How many objects a stereo mixture holds: the model order behind ``sources="auto"``.
+
+    The rule: the histogram of every bin's pan angle (:func:`shotoku.panning.bin_angles`, from
+    the channels' magnitudes, so delays do not blur it), weighted by the bin's power
+    ``|L|^2 + |R|^2`` (the DC bin left out) and smoothed by ``smooth_deg`` degrees
+    (:func:`shotoku.panning.histogram`), has one peak per object; a peak counts when its
+    *prominence* (its height above the higher of the two valleys that separate it from higher
+    peaks, or from the ends) is at least ``threshold`` times the largest prominence. Prominence,
+    not height, because bins where two objects overlap read as angles between them and raise
+    shoulders there, which are high but not prominent. Measured on the bench's scenes
+    (6 synthetic songs, 10 s; 4 objects at 10/20/30 degree spacing and 20 degrees with delays,
+    and 3 objects at the same spacings): the weakest real object had 0.17 of the largest
+    prominence, the strongest spurious peak 0.074; the threshold 0.11 sits between them
+    (a factor of 1.5 from each).
+
+    X: complex STFT [shape=(2, bins, frames)]
+    returns: the number of objects, 1 .. ``most`` (1 for silence)
+    """
+    from scipy.signal import find_peaks
+
+    power = (np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2).astype(np.float64)
+    power[0] = 0.0
+    if not np.any(power > 0):
+        return 1
+    hist = panning.histogram(bin_angles(X), power, smooth_deg)
+    peaks, props = find_peaks(np.concatenate([[0.0], hist, [0.0]]), prominence=0)
+    prom = props["prominences"]
+    if prom.size == 0 or prom.max() <= 0:
+        return 1
+    return int(np.clip(np.sum(prom >= threshold * prom.max()), 1, most))
+
+
+def object_count(sources, X) -> int:
+    """The number of objects a ``sources`` parameter asks for: an int, an integer string, or
+    "auto" (:func:`count_objects` on the mixture's STFT X [shape=(2, bins, frames)]).
+
+    :class:`~shotoku.errors.ParameterError` for anything else or a count below 1.
+    """
+    from ..errors import ParameterError
+
+    if isinstance(sources, str):
+        text = sources.strip().lower()
+        if text == "auto":
+            return count_objects(X)
+        try:
+            sources = int(text)
+        except ValueError:
+            raise ParameterError(f"sources must be 'auto' or a whole number, got {sources!r}") from None
+    if isinstance(sources, bool) or not isinstance(sources, (int, np.integer)):
+        if isinstance(sources, float) and float(sources).is_integer():
+            sources = int(sources)
+        else:
+            raise ParameterError(f"sources must be 'auto' or a whole number, got {sources!r}")
+    if sources < 1:
+        raise ParameterError(f"sources must be at least 1, got {sources}")
+    return int(sources)
+
+
+def named_audio(audio, positions, delays=None):
+    """Position-named output dict from the objects' audio images.
+
+    audio: float32 [shape=(J, channels, samples)]; positions: pan angles in degrees [shape=(J,)]
+    delays: inter-channel delays in samples [shape=(J,)] shown in the names (None: not shown)
+    returns: {"object_k (angle°)": audio[j]}, ordered left to right, k = 1..J in that order
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    taus = np.zeros(len(positions)) if delays is None else np.asarray(delays, dtype=np.float64)
+    order = np.lexsort((taus, positions))
+    return {position_name(k, positions[j], taus[j]): np.asarray(audio[j], dtype=np.float32)
+            for k, j in enumerate(order, start=1)}
+
+
+def postfilter_and_name(X, masks, positions, stage, *, rate, n_fft, hop, length, smooth_seconds,
+                        seed=0, start=None, delays=None, mnmf_options=None):
+    """Masks to named images through the chosen post-filter stage (what spatial methods call).
+
+    X: complex mixture STFT [shape=(C, bins, frames)]
+    masks: real masks [shape=(J, bins, frames)], or None when ``start`` is given
+    positions: the objects' pan angles in degrees [shape=(J,)] (names and order)
+    stage: "none" (masks times the mixture), "wiener" (:func:`shotoku.refinement.refine`) or
+        "mnmf" (:func:`shotoku.refinement.mnmf_refinement`), see
+        :func:`shotoku.refinement.postfilter_stage`
+    rate, n_fft, hop, length: sample rate (Hz), STFT settings, samples of the output
+    smooth_seconds: the Wiener stage's PSD smoothing
+    seed: the NMF's seed; start: (psd [J, bins, frames], cov [J, bins, C, C]) for the NMF stage
+        instead of the masks'; delays: shown in the names; mnmf_options: passed to
+        :func:`shotoku.spatial.mnmf.mnmf`
+    returns: {"object_k (angle°)": float32 [shape=(C, length)]}, left to right
+    """
+    from ..refinement import masked_model, mnmf_refinement, refine
+    from .mnmf import mnmf_audio
+
+    if stage == "mnmf":
+        psd, cov = start if start is not None else masked_model(X, masks)
+        options = dict(mnmf_options or {})
+        options.setdefault("positions", positions)
+        model = mnmf_refinement(X, psd, cov, seed=seed, **options)
+        return named_audio(mnmf_audio(X, *model, n_fft=n_fft, hop=hop, length=length), positions, delays)
+    images = masks[:, None] * X[None]
+    if stage == "wiener":
+        images = refine(X, images, rate=rate, hop=hop, smooth_seconds=smooth_seconds)
+    audio = np.asarray(istft(images, n_fft=n_fft, hop=hop, length=length), dtype=np.float32)
+    return named_audio(audio, positions, delays)
+
+
 def named_images(images, positions, length, n_fft, hop):
     """Turn STFT source images into the position-named output dict of a spatial separator.
 
