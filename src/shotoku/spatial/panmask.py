@@ -172,11 +172,12 @@ def named_audio(audio, positions, delays=None):
 
 
 def postfilter_and_name(X, masks, positions, stage, *, rate, n_fft, hop, length, smooth_seconds,
-                        seed=0, start=None, delays=None, mnmf_options=None):
+                        seed=0, start=None, images=None, delays=None, mnmf_options=None):
     """Masks to named images through the chosen post-filter stage (what spatial methods call).
 
     X: complex mixture STFT [shape=(C, bins, frames)]
-    masks: real masks [shape=(J, bins, frames)], or None when ``start`` is given
+    masks: real masks [shape=(J, bins, frames)], or None when ``images`` (stages none and
+        wiener) or ``start`` (stage mnmf) are given
     positions: the objects' pan angles in degrees [shape=(J,)] (names and order)
     stage: "none" (masks times the mixture), "wiener" (:func:`shotoku.refinement.refine`) or
         "mnmf" (:func:`shotoku.refinement.mnmf_refinement`), see
@@ -184,7 +185,8 @@ def postfilter_and_name(X, masks, positions, stage, *, rate, n_fft, hop, length,
     rate, n_fft, hop, length: sample rate (Hz), STFT settings, samples of the output
     smooth_seconds: the Wiener stage's PSD smoothing
     seed: the NMF's seed; start: (psd [J, bins, frames], cov [J, bins, C, C]) for the NMF stage
-        instead of the masks'; delays: shown in the names; mnmf_options: passed to
+        instead of the masks'; images: complex STFT images [shape=(J, C, bins, frames)] instead
+        of the masks'; delays: shown in the names; mnmf_options: passed to
         :func:`shotoku.spatial.mnmf.mnmf`
     returns: {"object_k (angle°)": float32 [shape=(C, length)]}, left to right
     """
@@ -197,7 +199,8 @@ def postfilter_and_name(X, masks, positions, stage, *, rate, n_fft, hop, length,
         options.setdefault("positions", positions)
         model = mnmf_refinement(X, psd, cov, seed=seed, **options)
         return named_audio(mnmf_audio(X, *model, n_fft=n_fft, hop=hop, length=length), positions, delays)
-    images = masks[:, None] * X[None]
+    if images is None:
+        images = masks[:, None] * X[None]
     if stage == "wiener":
         images = refine(X, images, rate=rate, hop=hop, smooth_seconds=smooth_seconds)
     audio = np.asarray(istft(images, n_fft=n_fft, hop=hop, length=length), dtype=np.float32)

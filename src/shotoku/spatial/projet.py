@@ -81,7 +81,12 @@ from .. import panning
 from ..devices import resolve_device
 from ..errors import ChannelError, ParameterError
 from ..registry import register
-from ..spectral import istft, stft
+from ..refinement import postfilter_stage
+from ..spectral import istft, spatial_model, stft
+from .panmask import object_count, postfilter_and_name
+
+# Post-filter stage "wiener": PSDs averaged over this many seconds (as ADRess's).
+POSTFILTER_SECONDS = 0.2
 
 # Relative floor added to every model value and every ratio (times the mean observation).
 _EPS = 1e-7
@@ -502,6 +507,32 @@ def object_positions(geo: Geometry, Q: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.asarray(az), np.asarray(tau)
 
 
+def _postfiltered(X, geo, P, Q, workers, stage, az, tau, *, rate, n_fft, hop, padded, n_samples, peak, seed):
+    """PROJET's images refined by a post-filter stage, named by position.
+
+    The start of the stage is PROJET's own answer: each object's image (rebuilt one at a time)
+    gives its PSD and full-rank spatial covariance (:func:`shotoku.spectral.spatial_model`), and
+    PROJET's azimuths are the positions of the rank-1 model (:mod:`shotoku.spatial.mnmf`).
+    """
+    Xn = X.cpu().numpy()
+    J = P.shape[1]
+    F, T = Xn.shape[1:]
+    psd = np.empty((J, F, T), dtype=np.float32)
+    cov = np.empty((J, F, 2, 2), dtype=np.complex128)
+    images = np.empty((J, 2, F, T), dtype=np.complex64) if stage == "wiener" else None
+    for j in range(J):
+        Y = reconstruct(X, geo, P, Q, workers, objects=[j]).cpu().numpy()  # (1, 2, F, T)
+        p, c = spatial_model(Y)
+        psd[j], cov[j] = p[0], c[0]
+        if images is not None:
+            images[j] = Y[0]
+        del Y
+    out = postfilter_and_name(Xn, None, az, stage, rate=rate, n_fft=n_fft, hop=hop, length=padded,
+                              smooth_seconds=POSTFILTER_SECONDS, seed=seed, start=(psd, cov),
+                              images=images, delays=tau)
+    return {name: (y[:, :n_samples] * np.float32(peak)).astype(np.float32) for name, y in out.items()}
+
+
 @register(
     "projet",
     description="PROJET (FitzGerald, Liutkus, Badeau 2016): spatial objects by projections; "
@@ -512,7 +543,7 @@ def projet(
     mixture: np.ndarray,
     rate: int,
     *,
-    sources: int = 4,
+    sources: str = "auto",
     pans: int = 46,
     max_delay: float = 0.0,
     delays: int = 0,
@@ -531,6 +562,7 @@ def projet(
     threads: int = 0,
     seed: int = 0,
     progress: bool = True,
+    postfilter: str = "mnmf",
 ) -> dict[str, np.ndarray]:
     """Separate the spatial objects of a stereo mixture with PROJET.
 
@@ -539,7 +571,7 @@ def projet(
 
     Parameters
     ----------
-    sources: number of objects J to extract
+    sources: number of objects J to extract, or auto (counted from the pan histogram, :func:`shotoku.spatial.panmask.count_objects`)
     pans: number of pan angles in the location set (evenly spaced from hard left to hard right)
     max_delay: largest inter-channel delay in samples of the location and projection sets; 0 models pure amplitude panning
     delays: number of delays in the location set, spread over [-max_delay, max_delay] (0: one per sample, 2*ceil(max_delay)+1)
@@ -557,7 +589,8 @@ def projet(
     device: "cpu", "cuda" or "auto" (cuda when available)
     threads: CPU threads that share the blocks of frequency bins (0: torch.get_num_threads())
     progress: show a progress bar of the iterations on a terminal (never when stderr is not one)
-    seed: seed of every random choice (random parts of the start, restarts)
+    seed: seed of every random choice (random parts of the start, restarts, the multichannel NMF's start)
+    postfilter: mnmf (multichannel NMF started from PROJET's PSDs and positions, the default), wiener (the Wiener post-filter) or none (PROJET's own projections)
 
     Returns
     -------
@@ -571,7 +604,9 @@ def projet(
         n_ch = 1 if x.ndim == 1 else x.shape[0]
         raise ChannelError(f"PROJET needs stereo input (2 channels), got {n_ch}; "
                            "use a stereo file or a mono-capable method such as 'pan'")
-    _check("sources", sources, 1, integer=True)
+    stage = postfilter_stage(postfilter)
+    if not (isinstance(sources, str) and sources.strip().lower() == "auto"):
+        sources = object_count(sources, None)
     _check("pans", pans, 2, integer=True)
     _check("projections", projections, 2, integer=True)
     _check("delays", delays, 0, integer=True)
@@ -603,6 +638,7 @@ def projet(
         n_samples = x.shape[1]
         peak = float(np.max(np.abs(x))) if x.size else 0.0
         if peak == 0.0:
+            sources = 1 if isinstance(sources, str) else sources  # silence holds no object to count
             az = np.linspace(-45.0, 45.0, sources + 2)[1:-1] if sources > 1 else np.zeros(1)
             return {panning.position_name(j + 1, a, 0.0): np.zeros_like(x) for j, a in enumerate(az)}
         geo = geometry(pans, n_delays, projections, n_proj_delays, float(max_delay), n_fft, alpha, dev)
@@ -611,6 +647,8 @@ def projet(
         xt = torch.zeros((2, padded), dtype=torch.float32)
         xt[:, :n_samples] = torch.from_numpy(x / peak)
         X = stft(xt.to(dev), n_fft=n_fft, hop=hop)  # (2, F, T)
+        if isinstance(sources, str):
+            sources = object_count(sources, X.cpu().numpy())
         n_bins, n_frames = X.shape[1], X.shape[2]
 
         # observations V = |Ψ x|^α, block by block
@@ -664,6 +702,10 @@ def projet(
         P, Q, _ = best
         del V
 
+        az, tau = object_positions(geo, Q.cpu().numpy())
+        if stage != "none":
+            return _postfiltered(X, geo, P, Q, workers, stage, az, tau, rate=rate, n_fft=n_fft, hop=hop,
+                                 padded=padded, n_samples=n_samples, peak=peak, seed=seed)
         # one object at a time: the complex images of all objects together would be the largest array
         images = np.empty((sources, 2, n_samples), dtype=np.float32)
         for j in range(sources):
@@ -671,6 +713,5 @@ def projet(
             images[j] = (istft(Y, n_fft=n_fft, hop=hop, length=padded)[..., :n_samples] * peak).cpu().numpy()
             del Y
 
-        az, tau = object_positions(geo, Q.cpu().numpy())
         order = np.lexsort((tau, az))
         return {panning.position_name(k + 1, az[j], tau[j]): images[j] for k, j in enumerate(order)}
