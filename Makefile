@@ -19,8 +19,10 @@ test: install-test
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# Debian packages: fluidsynth + soundfont (synthetic songs), espeak-ng (sung vocals), ffmpeg
-# (museval/stempeg look for it at import). Installed when running as root, else the exact line to run.
+# Debian packages: fluidsynth, soundfonts, drum kits, loops, recorded guitar, mma grooves, festival
+# and espeak-ng voices (the synthetic multitrack generator, docs/data.md; FluidR3 is held out for
+# evaluation); ffmpeg (museval/stempeg look for it at import); chromium (the console's browser test).
+# Installed when running as root, else the exact line to run.
 system-deps:
 	@missing=""; \
 	for c in fluidsynth espeak-ng ffmpeg chromium mma festival; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \

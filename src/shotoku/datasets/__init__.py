@@ -28,10 +28,10 @@ from .track import Track
 
 __all__ = [
     "Dataset", "Entry", "Track", "VALIDATION_TRACKS", "example", "example_path", "musdb18",
-    "open_dataset", "render_song", "resolve_targets", "track_folder", "write_dataset",
+    "open_dataset", "remix", "render_song", "resolve_targets", "track_folder", "write_dataset",
 ]
 
-_SYNTH = ("render_song", "write_dataset")
+_SYNTH = ("render_song", "write_dataset", "remix")
 
 
 def open_dataset(root, **options) -> Dataset:
