@@ -325,9 +325,9 @@ def test_cpu_configurations():
     per_target = low[0] + high[0] + full[0] + match + final + width * 2 + 2
     mmd = MMDenseNet(["vocals", "drums", "bass", "other"], channels=2, config="cpu")
     assert n_params(mmd) == 4 * per_target and (mmd.n_fft, mmd.hop) == (2048, 1024)
-    # WaveNet: 2 stacks of dilations 1..512, 32 maps, head 128/64: 4099 samples of receptive field.
+    # WaveNet: 2 stacks of dilations 1..512, 24 maps, head 128/64: 4099 samples of receptive field.
     wn = WaveNet(["vocals", "drums", "bass", "other"], channels=2, config="cpu")
-    r, blocks = 32, 20
+    r, blocks = 24, 20
     count = (3 * r + r) + blocks * (r * 2 * r * 3 + 2 * r + r * r + r) + (blocks - 1) * (r * r + r)
     count += (r * 128 * 3 + 128) + (128 * 64 * 3 + 64) + (64 * 4 + 4)
     assert n_params(wn) == count and wn.receptive_field == 2 + 2 * 2 * 1023 + 2 * 2 + 1
