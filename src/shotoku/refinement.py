@@ -1,7 +1,11 @@
-"""Refinement stages for separators' images: the multichannel Wiener post-filter.
+"""Refinement stages for separators' images: the multichannel Wiener post-filter and the
+multichannel NMF.
 
-A separator's ``postfilter`` parameter turns a stage of this module on; :func:`refine` is the one
-call every method makes.
+A spatial separator's ``postfilter`` parameter chooses the stage (:func:`postfilter_stage`):
+``"mnmf"`` -- the multichannel NMF of :mod:`shotoku.spatial.mnmf`, started from the method's
+masks (:func:`masked_model`) or images and positions (:func:`mnmf_refinement`), the default of
+every spatial method since it models each object's power spectrum instead of copying a mask's;
+``"wiener"`` -- :func:`refine`, described below; ``"none"`` (or False).
 
 A mask-based method (DUET, ADRess, a pan mask, a network that predicts spectrograms) leaves
 each source image as the mixture times a mask: the same gain on every channel, so the image

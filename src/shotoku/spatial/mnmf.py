@@ -21,14 +21,23 @@ bases per object)::
 and each image is the multichannel Wiener filter ``y_j = v_j R_j Σ_x⁻¹ x`` (the images add up
 to the mixture).
 
-The spatial covariances come from the start (``spatial="rank1"``, the default): the principal
-eigenvector u_j(f) of the start's full-rank covariance (:func:`shotoku.spectral.spatial_model` of
-the start's images), made ``R_j = (1 - δ) C u uᴴ + δ I``. A panned object is exactly rank 1
-(its two gains; an inter-channel delay turns the phase of u with frequency, which the
-eigenvector follows bin by bin); δ (``floor``) keeps Σ_x invertible and lets reverberation
-or a slightly wrong start through. With ``spatial="full"`` the start's full-rank covariances
-are kept and re-estimated by the EM rule of Duong, Vincent & Gribonval (2010),
-``R <- R + R G R``, ``G = mean_t v (z zᴴ - Σ_x⁻¹)``, every ``spatial_every`` iterations.
+The spatial covariances come from the start (``spatial="rank1"``, the default): each object is a
+steering vector ``θ(f) = [cos φ, sin φ · exp(−i 2π f τ / n_fft)]`` -- a pan angle (the start
+method's position) and an inter-channel delay read from the phase of the start's cross-channel
+covariance (:func:`steering_covariance`) -- made ``R_j = (1 - δ) 2 θ θᴴ + δ I`` and kept fixed.
+A panned object is exactly rank 1 (its two gains; a delay turns the phase of the right gain with
+frequency); δ (``floor``) keeps Σ_x invertible and lets reverberation or a slightly wrong start
+through. With ``spatial="full"`` the start's full-rank covariances are kept and re-estimated by
+the EM rule of Duong, Vincent & Gribonval (2010), ``R <- R + R G R``,
+``G = mean_t v (z zᴴ - Σ_x⁻¹)``, every ``spatial_every`` iterations.
+
+Settings (measured on one 4 s excerpt of a 20-degree scene from ADRess's soft masks; mean SDR):
+the Wiener post-filter 10.6 dB; rank-1 from the start covariances' principal eigenvector,
+δ = 0.02: 11.4; the histogram's positions instead of the eigenvector: 12.8; δ = 0.005: 13.7;
+δ = 0.001: 14.1; 40 iterations instead of 20: +0.4; 32 components instead of 16: -0.9. The
+mixture-mask start and the Wiener post-filter's images as start scored alike (14.0 / 13.7), so
+the cheaper mask start is used. From the true PSDs (an oracle start) the same model gives 16.7
+dB before any iteration and 15.8 after 20: the EM's likelihood and the SDR part a little.
 
 Where it departs from the papers:
 
