@@ -58,7 +58,7 @@ def model(
     checkpoint: str = "",
     postfilter: bool = False,
     chunk_seconds: float = 0.0,
-    overlap: float = 0.25,
+    overlap: float = 0.0,
     batch_size: int = 0,
     device: str = "cpu",
     progress: bool = False,
@@ -68,7 +68,7 @@ def model(
     checkpoint: path of a checkpoint file (.pt, written by shotoku train)
     postfilter: multichannel Wiener post-filter after the masks (spectrogram models only)
     chunk_seconds: length of one chunk in seconds, context on top (0: chosen per model)
-    overlap: fraction of a chunk crossfaded with the next (0 to 0.5)
+    overlap: fraction of a chunk crossfaded with the next (0 to 0.5; 0: chunks join exactly, each sees its whole receptive field)
     batch_size: chunks per forward pass (0: chosen per model)
     device: torch device: cpu, cuda, cuda:N or auto
     """
