@@ -78,7 +78,9 @@ def parse_methods(text) -> list[Spec]:
 
     Each item is ``name[:key=value[:key=value...]]``, values typed by the method's parameters.
     A method with a ``postfilter`` parameter that the item does not set gives two specs, with
-    (label ``<name>+wiener``) and without it (label ``<name>``).
+    the Wiener post-filter (``postfilter=True``, label ``<name>+wiener``) and without any
+    (``postfilter=False``, label ``<name>``); an item may name a stage itself
+    (``projet:postfilter=mnmf``, label ``projet+mnmf``).
     """
     items = [t.strip() for part in ([text] if isinstance(text, str) else text) for t in str(part).split(",")]
     items = [t for t in items if t]
@@ -102,7 +104,7 @@ def parse_methods(text) -> list[Spec]:
         choices = [params.pop("postfilter")] if "postfilter" in params else [True, False]
         base = method.name + "".join(f":{k}={_text(v)}" for k, v in params.items())
         if "postfilter" in method.params:
-            variants = [({**params, "postfilter": pf}, base + ("+wiener" if pf else "")) for pf in choices]
+            variants = [({**params, "postfilter": pf}, base + _postfilter_suffix(pf)) for pf in choices]
         else:
             variants = [(params, base)]
         for p, label in variants:
@@ -111,6 +113,15 @@ def parse_methods(text) -> list[Spec]:
                 raise ParameterError(f"method '{spec.label}' is asked for twice")
             specs.append(spec)
     return specs
+
+
+def _postfilter_suffix(value) -> str:
+    """Label suffix of a post-filter setting: True (the Wiener post-filter) ``+wiener``, off ``""``,
+    a named stage ``+<name>``."""
+    if isinstance(value, bool) or value is None:
+        return "+wiener" if value else ""
+    text = str(value).strip().lower()
+    return "" if text in ("none", "false", "off", "no", "0") else f"+{text}"
 
 
 def _text(value) -> str:
