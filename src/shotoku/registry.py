@@ -243,7 +243,7 @@ def available() -> list[Method]:
 def default_method(n_channels: int) -> str:
     """The method used when none is named, for input with ``n_channels`` channels.
 
-    Stereo: ``adress`` (with its Wiener post-filter: the best blind method measured on the study
+    Stereo: ``adress`` (with its multichannel NMF post-filter: the best blind method measured on the study
     scenes, docs/benchmarks.md); more channels: ``auxiva``. Mono input has no spatial cue, so
     there is no default: :class:`~shotoku.errors.ChannelError` asks for a trained model instead.
     """
