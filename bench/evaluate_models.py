@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         f"{time.perf_counter() - t0:.0f} s. Held-out songs: dataset seed {args.seed}, split heldout, "
         f"{args.seconds:g} s each. " + "; ".join(details), "",
         *lines,
-        f"Command: `PYTHONPATH=src .venv/bin/python bench/evaluate_models.py {shlex.join(argv or sys.argv[1:])}`".rstrip(),
+        f"Command: `PYTHONPATH=src .venv/bin/python bench/evaluate_models.py {shlex.join(argv or sys.argv[1:])}".rstrip() + "`",
     ])
     print(entry)
     if not args.no_record:
