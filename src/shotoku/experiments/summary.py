@@ -142,7 +142,7 @@ def tables(rows: list[dict], failures: list[dict], labels, conditions, records: 
         proj = projection(records, duration)
         lines += ["", f"### Projection to full size ({duration:g} s excerpts, 4 conditions, these methods)", "",
                   f"One scene × every method here: {proj['task_s_per_scene']:.0f} s of task time "
-                  "(separation + scoring, the median task of each method). Hours of wall time on N workers, "
+                  "(separation + scoring, the median task of each method). Wall time on N workers, "
                   "if the workers are as fast as these and the tasks spread evenly:", "",
                   "| study | " + " | ".join(f"{n} workers" for n in PROJECTION_WORKERS) + " |",
                   "|---" * (len(PROJECTION_WORKERS) + 1) + "|"]
