@@ -42,7 +42,7 @@ def sdr_vs_spacing(path, rows: list[dict], labels, conditions) -> Path:
     """Median SDR against angular spacing, one line per method. Returns the path."""
     plt = pyplot()
     table = medians(rows, labels, conditions)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(8.0, 4.4))
     spaced = [c for c in conditions if c in SPACINGS]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, label in enumerate(label for label in labels if any(r["label"] == label for r in rows)):
@@ -60,7 +60,7 @@ def sdr_vs_spacing(path, rows: list[dict], labels, conditions) -> Path:
         title += " (open markers: 20° with delays)"
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return save_figure(fig, path)
 
