@@ -121,6 +121,8 @@ class Method:
             else:
                 known = ", ".join(self.params) or "none"
                 raise ParameterError(f"method '{self.name}' has no parameter '{key}'; its parameters: {known}")
+        for key, p in self.params.items():  # defaults set at registration (a shipped model's checkpoint)
+            out.setdefault(key, p.default)
         if self.needs_references and out.get("references") is None:
             raise ParameterError(f"method '{self.name}' is an oracle: it needs the true source images "
                                  "(references=..., or --references DIR)")

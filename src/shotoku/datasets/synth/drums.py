@@ -150,6 +150,17 @@ def hydrogen_kit(folder: str) -> dict[str, tuple[Instrument, ...]] | None:
 
 
 @functools.lru_cache(maxsize=8)
+def readable(path) -> bool:
+    """Whether libsndfile can open a sample file (packages ship the odd malformed one)."""
+    import soundfile as sf
+
+    try:
+        sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError):
+        return False
+    return True
+
+
 def assembled_kit(folder: str) -> dict[str, tuple[Instrument, ...]] | None:
     """One-shot samples in ``folder`` grouped by role from their names: {role: (instrument, ...)}.
 
@@ -174,7 +185,7 @@ def assembled_kit(folder: str) -> dict[str, tuple[Instrument, ...]] | None:
             continue
         else:
             role = role_of(stem)
-        if role is not None:
+        if role is not None and readable(p):
             kit.setdefault(role, []).append((Layer(0.0, 1.0, 1.0, str(p)),))
     if not all(r in kit for r in ("kick", "snare", "hat")):
         return None

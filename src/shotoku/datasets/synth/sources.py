@@ -208,15 +208,21 @@ def _assembled_kits() -> list[Source]:
     return out
 
 
+def _readable(path) -> bool:
+    from .drums import readable
+
+    return readable(path)
+
+
 def _loops() -> list[Source]:
     out = []
     for name in SONIC_PI_LOOPS:
         p = SONIC_PI / f"{name}.flac"
-        if p.is_file():
+        if p.is_file() and _readable(p):
             out.append(Source("loop", name, str(p), "train", "sonic-pi-samples"))
     for name in LMMS_LOOPS:
         p = LMMS / "beats" / f"{name}.ogg"
-        if p.is_file():
+        if p.is_file() and _readable(p):
             out.append(Source("loop", name, str(p), "train", "lmms-common"))
     return out
 
