@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import shotoku
-from shotoku import metrics, registry, separation
+from shotoku import registry, separation
 from shotoku.datasets.synth import render_song
 from shotoku.errors import AudioContentError, ChannelError, ParameterError
+from shotoku.evaluation import score
 from shotoku.datasets.scenes import make_scene
 
 
@@ -28,16 +29,18 @@ def test_oracle_images_sum_to_mixture(panned_scene, method):
 
 
 def test_oracle_quality_floors(panned_scene):
+    """Measured on this scene: oracle-irm 8.7 dB, oracle-wiener 16.3 dB (mean over objects)."""
     mixture, images, rate = panned_scene
+    refs = {f"object_{j}": images[j] for j in range(len(images))}
     means = {}
     for method in ("oracle-irm", "oracle-wiener"):
-        est = shotoku.separate(mixture, rate, method=method, references=images)
-        order, sdr = metrics.match_sources(images, np.stack(list(est.values())), rate)
-        assert list(order) == [0, 1, 2, 3]  # named like the references, in their order
-        means[method] = float(np.mean(sdr))
+        est = shotoku.separate(mixture, rate, method=method, references=refs)
+        result = score(refs, est, rate)
+        assert result.pairing == "name" and result.estimates == list(refs)  # named like the references
+        means[method] = result.mean("SDR")
     print("oracle mean SDR (dB):", means)
-    assert means["oracle-irm"] >= 8.0
-    assert means["oracle-wiener"] >= means["oracle-irm"]
+    assert means["oracle-irm"] >= 7.2
+    assert means["oracle-wiener"] >= 14.8
 
 
 def test_input_validation():
