@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("lightning")
+import lightning  # noqa: F401  (the train extra, installed by make test)
 
 from shotoku import cli  # noqa: E402
 from shotoku.models.checkpoint import load_checkpoint  # noqa: E402

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-soundfile = pytest.importorskip("soundfile")
+import fastapi  # noqa: F401  (the web extra, installed by make test)
+import httpx  # noqa: F401
+import soundfile
 
 from fastapi.testclient import TestClient  # noqa: E402
 

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-sync_api = pytest.importorskip("playwright.sync_api")
-if not os.path.exists(CHROMIUM):
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+import fastapi  # noqa: F401  (the web extra, installed by make test)
+import uvicorn  # noqa: F401
+from playwright import sync_api
+assert os.path.exists(CHROMIUM), "Debian's chromium is missing: make test installs it (apt-get install chromium)"
 
 from shotoku import remix  # noqa: E402
 from shotoku.cli import main  # noqa: E402

@@ -17,10 +17,10 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-soundfile = pytest.importorskip("soundfile")
+import fastapi  # noqa: F401  (the web extra, installed by make test)
+import uvicorn  # noqa: F401
+import httpx
+import soundfile
 
 from shotoku.datasets.scenes import make_scene  # noqa: E402
 
