@@ -163,9 +163,10 @@ def test_study_on_a_dask_scheduler_matches_the_local_run(local_study, data, tmp_
 
 
 def test_method_specs_expand_the_postfilter():
-    specs = study.parse_methods("adress,projet:iterations=5,duet:postfilter=false")
-    assert [s.label for s in specs] == ["adress+wiener", "adress", "projet:iterations=5", "duet"]
-    assert specs[0].parameters == {"postfilter": True} and specs[2].parameters == {"iterations": 5}
+    specs = study.parse_methods("adress,oracle-irm:alpha=1,duet:postfilter=false,projet:postfilter=mnmf")
+    assert [s.label for s in specs] == ["adress+wiener", "adress", "oracle-irm:alpha=1", "duet", "projet+mnmf"]
+    assert specs[0].parameters == {"postfilter": True} and specs[1].parameters == {"postfilter": False}
+    assert specs[2].parameters == {"alpha": 1.0}
 
 
 def test_bad_study_arguments_are_one_line_errors(data, tmp_path, capsys):
