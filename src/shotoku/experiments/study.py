@@ -77,10 +77,11 @@ def parse_methods(text) -> list[Spec]:
     """Method specs from ``"adress,projet:max_delay=5,oracle-irm"`` (or a list of such items).
 
     Each item is ``name[:key=value[:key=value...]]``, values typed by the method's parameters.
-    A method with a ``postfilter`` parameter that the item does not set gives two specs, with
-    the Wiener post-filter (``postfilter=True``, label ``<name>+wiener``) and without any
-    (``postfilter=False``, label ``<name>``); an item may name a stage itself
-    (``projet:postfilter=mnmf``, label ``projet+mnmf``).
+    A method with a ``postfilter`` parameter that the item does not set gives one spec per
+    stage: a spatial method's stages (:data:`shotoku.refinement.STAGES`: ``<name>+mnmf``,
+    ``<name>+wiener`` and ``<name>`` without any), or with and without the Wiener post-filter
+    for a boolean one; an item may name a stage itself (``projet:postfilter=mnmf``, label
+    ``projet+mnmf``).
     """
     items = [t.strip() for part in ([text] if isinstance(text, str) else text) for t in str(part).split(",")]
     items = [t for t in items if t]
@@ -101,7 +102,14 @@ def parse_methods(text) -> list[Spec]:
         for key in method.required:
             if params.get(key) in (None, ""):
                 raise ParameterError(f"method '{method.name}' needs {key}=...; give it as {method.name}:{key}=VALUE")
-        choices = [params.pop("postfilter")] if "postfilter" in params else [True, False]
+        if "postfilter" in params:
+            choices = [params.pop("postfilter")]
+        elif "postfilter" in method.params and isinstance(method.params["postfilter"].default, str):
+            from ..refinement import STAGES
+
+            choices = list(STAGES)  # every stage a spatial method offers: mnmf, wiener, none
+        else:
+            choices = [True, False]
         base = method.name + "".join(f":{k}={_text(v)}" for k, v in params.items())
         if "postfilter" in method.params:
             variants = [({**params, "postfilter": pf}, base + _postfilter_suffix(pf)) for pf in choices]
