@@ -52,15 +52,17 @@ def test_catalogue_is_resumable_and_a_bad_input_is_reported(catalogue, tmp_path,
     assert "2 already separated, 1 to run" in capsys.readouterr().out
     assert stamps(out) == before
     (catalogue / "broken.wav").unlink()
-    # other parameters: not the same separation, so done again
-    assert main(["separate", str(catalogue), "-o", str(out), "-m", "adress", "--param", "postfilter=false",
-                 "-n", "2"]) == 0
+    # other parameters: not the same separation; it replaces the first only when asked to
+    other = ["separate", str(catalogue), "-o", str(out), "-m", "adress", "--param", "postfilter=false", "-n", "2"]
+    assert main(other) == 1
+    assert "--overwrite" in capsys.readouterr().err and stamps(out) == before
+    assert main([*other, "--overwrite"]) == 0
     assert "0 already separated, 2 to run" in capsys.readouterr().out
     assert json.loads((out / "a" / "separation.json").read_text())["parameters"]["sources"] == 2
 
 
 def test_catalogue_on_a_local_cluster_matches_single_files(catalogue, tmp_path):
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401  (the study extra, installed by make test)
     out = tmp_path / "cluster"
     files = [str(catalogue / "a.wav"), str(catalogue / "sub" / "b.wav")]
     assert main(["separate", *files, "-o", str(out), *ARGS, "--workers", "1"]) == 0

@@ -146,6 +146,9 @@ def test_never_overwrites_input(tmp_path):
     before = {p.name: p.read_bytes() for p in refdir.iterdir()}
     # the output folder is the references folder: the images would be named like the inputs
     r = shotoku("separate", mix, "-o", refdir, "--method", "oracle-irm", "--references", refdir)
+    _assert_user_error(r, "--overwrite")
+    # even when told to overwrite, the inputs are protected
+    r = shotoku("separate", mix, "-o", refdir, "--method", "oracle-irm", "--references", refdir, "--overwrite")
     _assert_user_error(r, "refusing to overwrite the input")
     for name, data in before.items():
         assert (refdir / name).read_bytes() == data

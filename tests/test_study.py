@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("distributed")
+import distributed  # noqa: F401  (the study extra, installed by make test)
 
 from shotoku.cli import main  # noqa: E402
 from shotoku.experiments import study  # noqa: E402

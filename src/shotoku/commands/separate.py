@@ -31,7 +31,8 @@ def add_arguments(p):
     p.add_argument("-m", "--method", help="separation method (see 'shotoku methods'); default: adress for stereo")
     p.add_argument("--model", metavar="CHECKPOINT",
                    help="a trained checkpoint: shorthand for --method model --param checkpoint=CHECKPOINT")
-    p.add_argument("-n", "--sources", type=int, help="number of sources to extract (spatial methods)")
+    p.add_argument("-n", "--sources", type=sources_value,
+                   help="number of sources to extract, or auto: found from the mixture (spatial methods)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a method parameter; repeat for several (see 'shotoku methods')")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
@@ -40,9 +41,26 @@ def add_arguments(p):
     p.add_argument("--format", default="wav", choices=["wav", "flac", "ogg", "mp3"],
                    help="output file format (default wav, float32)")
     p.add_argument("--device", default=None, help="torch device for models and PROJET (cpu, cuda, auto)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier run in the output folder (else: refuse)")
     p.add_argument("--wiener", action="store_true",
                    help="shorthand for --param postfilter=true (the Wiener post-filter of a model)")
     add_runner_arguments(p)
+
+
+def sources_value(text: str):
+    """``--sources``: a whole number of at least 1, or ``auto``."""
+    import argparse
+
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of sources or 'auto', got '{text}'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 source, got {n}")
+    return n
 
 
 def parse_params(method, pairs) -> dict:
@@ -92,20 +110,26 @@ def resolve(method_name, pairs, channels: int, model=None, wiener=False, sources
 
 
 def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt: str = "wav", model=None,
-                  wiener: bool = False, sources=None, device=None, references=None, progress: bool = False):
+                  wiener: bool = False, sources=None, device=None, references=None, progress: bool = False,
+                  overwrite: bool | None = None):
     """Separate one audio file into ``outdir``: the images and ``separation.json``, all or nothing.
 
     source: the input file; outdir: its output folder (created)
     method_name, pairs, model, wiener, sources, device: as :func:`resolve`
     references: folder of true sources, for the oracles
     progress: show progress and what runs on a terminal
-    Returns ``(Separation, {source name: path})``.
+    overwrite: False refuses an output folder holding another run's files, True replaces them,
+        None (batch jobs, which decide before) replaces them without asking
+    Returns ``(Separation, {source name: path})``. Everything that can be checked before the
+    separation is: the output folder, the method and its parameters, the output format against
+    the input's rate and channels.
     """
     from .. import separation
-    from ..io import load
+    from ..io import check_format, load
     from ..outputs import prepare_folder, versions, write_images
+    from ..progress import stage
 
-    outdir = prepare_folder(outdir)
+    outdir = prepare_folder(outdir, overwrite)
     timings = {}
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -115,6 +139,7 @@ def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt
         print(f"shotoku: warning: {w.message}", file=sys.stderr)
     mixture = separation.check_mixture(mixture)
     timings["load_s"] = time.perf_counter() - t0
+    check_format("." + fmt, rate, mixture.shape[0])
     method, params = resolve(method_name, pairs, mixture.shape[0], model, wiener, sources, device)
     inputs = [Path(source)]
     if method.needs_references:
@@ -126,7 +151,7 @@ def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt
         raise ParameterError(f"--references goes with the oracle methods; '{method.name}' takes none")
 
     if progress:
-        print(f"separating {source} with {method.name} ...", file=sys.stderr)
+        stage(f"separating {source} with {method.name} ...")
     result = separation.run(mixture, rate, method.name, seed=seed, progress=progress, **params)
     timings["separate_s"] = result.seconds
     record = {
@@ -143,6 +168,8 @@ def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt
 
 
 def run(args) -> int:
+    from ..progress import enabled as progress_enabled
+
     if args.model and args.method and args.method != "model":
         raise ParameterError("--model CHECKPOINT is --method model; give one of --model and --method")
     method_name = "model" if args.model else args.method
@@ -154,7 +181,7 @@ def run(args) -> int:
         return run_batch(args, method_name)
     result, paths = separate_file(args.input[0], args.outdir, method_name, args.param, args.seed, args.format,
                                   args.model, args.wiener, args.sources, args.device, args.references,
-                                  progress=sys.stderr.isatty())
+                                  progress=progress_enabled(), overwrite=args.overwrite)
     outdir = next(iter(paths.values())).parent
     print(f"{len(paths)} source image(s) in {outdir}/ ({result.method}, {result.seconds:.1f} s):")
     for name, path in paths.items():

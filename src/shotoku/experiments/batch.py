@@ -156,6 +156,14 @@ def run_batch(args, method_name: str | None, log=print) -> int:
     todo = [j for j in jobs if not complete(j)]
     log(f"{len(jobs)} input(s): {len(jobs) - len(todo)} already separated, {len(todo)} to run")
     failed: list[tuple[Job, str]] = []
+    if not args.overwrite:  # another run's files are never replaced without asking
+        from ..outputs import previous_files
+
+        for job in [j for j in todo if previous_files(j.outdir)]:
+            message = f"'{job.outdir}' holds files of another run; use --overwrite to replace them"
+            failed.append((job, message))
+            print(f"shotoku: error: {job.input}: {message}", file=sys.stderr)
+            todo.remove(job)
 
     def on_result(job, record):
         log(f"  {record['outdir']}/ ({record['method']}, {record['seconds']:.1f} s)")
