@@ -164,9 +164,11 @@ def test_study_on_a_dask_scheduler_matches_the_local_run(local_study, data, tmp_
 
 def test_method_specs_expand_the_postfilter():
     specs = study.parse_methods("adress,oracle-irm:alpha=1,duet:postfilter=false,projet:postfilter=mnmf")
-    assert [s.label for s in specs] == ["adress+wiener", "adress", "oracle-irm:alpha=1", "duet", "projet+mnmf"]
-    assert specs[0].parameters == {"postfilter": True} and specs[1].parameters == {"postfilter": False}
-    assert specs[2].parameters == {"alpha": 1.0}
+    assert [s.label for s in specs] == ["adress+mnmf", "adress+wiener", "adress", "oracle-irm:alpha=1", "duet",
+                                        "projet+mnmf"]
+    assert [s.parameters for s in specs[:3]] == [{"postfilter": "mnmf"}, {"postfilter": "wiener"},
+                                                 {"postfilter": "none"}]
+    assert specs[3].parameters == {"alpha": 1.0}
 
 
 def test_bad_study_arguments_are_one_line_errors(data, tmp_path, capsys):

@@ -25,7 +25,10 @@ BASE = "http://127.0.0.1"
 
 def wav_bytes(seconds=1.0, seed=0, fmt="WAV"):
     rng = np.random.default_rng(seed)
-    mixture, _ = make_scene(rng.standard_normal((3, int(RATE * seconds))), [-30, 0, 30])
+    t = np.arange(int(RATE * seconds)) / RATE
+    # three objects apart in frequency (as music is sparse), so the pan histogram shows all three
+    tones = np.stack([np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (220.0, 660.0, 1500.0)])
+    mixture, _ = make_scene(tones, [-30, 0, 30])
     buf = io.BytesIO()
     soundfile.write(buf, mixture.T, RATE, format=fmt, subtype="FLOAT" if fmt == "WAV" else None)
     return buf.getvalue()

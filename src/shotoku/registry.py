@@ -121,19 +121,19 @@ class Method:
             else:
                 known = ", ".join(self.params) or "none"
                 raise ParameterError(f"method '{self.name}' has no parameter '{key}'; its parameters: {known}")
-        for key, p in self.params.items():  # defaults set at registration (a shipped model's checkpoint)
-            out.setdefault(key, p.default)
         if self.needs_references and out.get("references") is None:
             raise ParameterError(f"method '{self.name}' is an oracle: it needs the true source images "
                                  "(references=..., or --references DIR)")
         for key in self.required:
             if out.get(key) in (None, ""):
                 raise ParameterError(f"method '{self.name}' needs {key}=...: {self.params[key].doc}")
+        for key, p in self.params.items():  # defaults set at registration (a shipped model's checkpoint)
+            out.setdefault(key, p.default)
         if "seed" in out:
             seed = out["seed"]
             if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
                 raise ParameterError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
-        if "sources" in out and not isinstance(out["sources"], str):
+        if "sources" in params and "sources" in out and not isinstance(out["sources"], str):
             n = out["sources"]
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ParameterError(f"sources must be a whole number of at least 1, got {n!r}")
