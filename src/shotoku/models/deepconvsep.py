@@ -40,10 +40,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ParameterError
-from .mmdensenet import describe_model, resolve_config
+from .mmdensenet import Architecture, describe_model
 
 
-class DeepConvSep(nn.Module):
+class DeepConvSep(Architecture):
     """Convolutional encoder with one tied-weight decoder per source (Chandna et al. 2017).
 
     targets: names of the sources estimated, in output order (2 or more for meaningful masks)
@@ -106,15 +106,8 @@ class DeepConvSep(nn.Module):
     }
 
     def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__()
-        self.config = resolve_config(type(self), targets, channels, config, overrides)
+        super().__init__(targets, channels, config, overrides)
         cfg = self.config
-        self.targets = list(cfg["targets"])
-        self.channels = cfg["channels"]
-        self.sample_rate = int(cfg["sample_rate"])
-        self.n_fft = int(cfg["n_fft"])
-        self.hop = int(cfg["hop"])
-        self.window = str(cfg["window"])
         self.block = int(cfg["block"])
         self.block_hop = int(cfg["block_hop"])
         self.eps = float(cfg["eps"])

@@ -147,6 +147,28 @@ def _fast_path(module: nn.Module, x: torch.Tensor) -> bool:
     return not module.training and not torch.is_grad_enabled() and x.device.type == "cpu"
 
 
+class Architecture(nn.Module):
+    """What every architecture shares: its resolved configuration, targets, channels and rate.
+
+    Subclasses set ``NAME``, ``DOMAIN`` and ``CONFIGS`` and call
+    ``super().__init__(targets, channels, config, overrides)`` first; ``self.config`` is then the
+    full configuration (:func:`resolve_config`) that checkpoints store. Spectrogram models also
+    get ``n_fft``, ``hop`` and ``window`` from it.
+    """
+
+    def __init__(self, targets, channels: int, config, overrides: dict):
+        super().__init__()
+        self.config = resolve_config(type(self), targets, channels, config, overrides)
+        cfg = self.config
+        self.targets = list(cfg["targets"])
+        self.channels = cfg["channels"]
+        self.sample_rate = int(cfg["sample_rate"])
+        if getattr(self, "DOMAIN", None) == "spectrogram":
+            self.n_fft = int(cfg["n_fft"])
+            self.hop = int(cfg["hop"])
+            self.window = str(cfg["window"])
+
+
 class _DenseBlock(nn.Module):
     """``layers`` dense layers (BN → ReLU → conv) of growth ``growth``; returns the last layer's maps.
 
@@ -323,7 +345,7 @@ def _band(first_channels, kernel, growth, layers) -> dict:
     return {"first_channels": first_channels, "kernel": list(kernel), "growth": list(growth), "layers": list(layers)}
 
 
-class MMDenseNet(nn.Module):
+class MMDenseNet(Architecture):
     """Multi-scale multi-band DenseNet (Takahashi & Mitsufuji 2017): one network per target.
 
     targets: names of the sources estimated, in output order
@@ -388,15 +410,8 @@ class MMDenseNet(nn.Module):
     }
 
     def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__()
-        self.config = resolve_config(type(self), targets, channels, config, overrides)
+        super().__init__(targets, channels, config, overrides)
         cfg = self.config
-        self.targets = list(cfg["targets"])
-        self.channels = cfg["channels"]
-        self.sample_rate = int(cfg["sample_rate"])
-        self.n_fft = int(cfg["n_fft"])
-        self.hop = int(cfg["hop"])
-        self.window = str(cfg["window"])
         bins = self.n_fft // 2 + 1
         split = int(cfg["split_bin"])
         if not 0 < split < bins:

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ParameterError
-from .mmdensenet import describe_model, resolve_config
+from .mmdensenet import Architecture, describe_model
 
 
 class _ResidualBlock(nn.Module):
@@ -70,7 +70,7 @@ class _ResidualBlock(nn.Module):
         return y[:, :res].add_(x[..., self.trim : x.shape[-1] - self.trim])
 
 
-class WaveNet(nn.Module):
+class WaveNet(Architecture):
     """Non-causal WaveNet separator (Lluís, Pons & Serra 2019).
 
     targets: names of the sources regressed, in output order
@@ -133,12 +133,8 @@ class WaveNet(nn.Module):
     }
 
     def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__()
-        self.config = resolve_config(type(self), targets, channels, config, overrides)
+        super().__init__(targets, channels, config, overrides)
         cfg = self.config
-        self.targets = list(cfg["targets"])
-        self.channels = cfg["channels"]
-        self.sample_rate = int(cfg["sample_rate"])
         for key in ("kernel", "initial_kernel", "head_kernel"):
             if int(cfg[key]) < 1 or int(cfg[key]) % 2 == 0:
                 raise ParameterError(f"wavenet {key} must be an odd number >= 1, got {cfg[key]}")

@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ParameterError
-from .mmdensenet import describe_model, resolve_config
+from .mmdensenet import Architecture, describe_model
 
 
 class _Upsample(nn.Module):
@@ -67,7 +67,7 @@ def _centre(x: torch.Tensor, n: int) -> torch.Tensor:
     return x[..., start : start + n]
 
 
-class WaveUNet(nn.Module):
+class WaveUNet(Architecture):
     """Wave-U-Net separator (Stoller, Ewert & Dixon 2018).
 
     targets: names of the sources, in output order (the last one is the "difference" source)
@@ -124,12 +124,8 @@ class WaveUNet(nn.Module):
     }
 
     def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__()
-        self.config = resolve_config(type(self), targets, channels, config, overrides)
+        super().__init__(targets, channels, config, overrides)
         cfg = self.config
-        self.targets = list(cfg["targets"])
-        self.channels = cfg["channels"]
-        self.sample_rate = int(cfg["sample_rate"])
         self.layers = int(cfg["layers"])
         self.down_kernel = int(cfg["down_kernel"])
         self.up_kernel = int(cfg["up_kernel"])
