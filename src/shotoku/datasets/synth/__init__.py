@@ -111,6 +111,21 @@ def _finish_levels(stems: dict, levels: dict) -> tuple[dict, np.ndarray]:
     return stems, stems["drums"] + stems["bass"] + stems["other"] + stems["vocals"]
 
 
+def _track(seed: int, mixture, stems: dict, rate: int, meta: dict, vibrato, melody) -> Track:
+    """The song as a :class:`Track`, its record completed with what every recipe states."""
+    from ... import __version__
+
+    meta.update({
+        "vibrato": {"cents": round(vibrato[0], 2), "hz": round(vibrato[1], 2)},
+        "duration": mixture.shape[-1] / rate,
+        "rate": rate,
+        "shotoku_version": __version__,
+        "lyrics": [_compose.spell(m[4]) for m in melody],
+        "melody": [[round(m[0], 6), round(m[1], 6), int(m[2])] for m in melody],
+    })
+    return Track(name=f"synth-{seed}", mixture=mixture, stems={s: stems[s] for s in STEMS}, rate=rate, meta=meta)
+
+
 def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: str | None = None,
                 split: str = "train", plain: bool = False) -> Track:
     """Compose and render one song with known stems.
@@ -149,8 +164,6 @@ def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: 
 
 
 def _render_plain(seed, seconds, rate, soundfont) -> Track:
-    from ... import __version__
-
     font = _render.find_soundfont(soundfont)
     score = _compose.compose(seed, seconds)
     samples = int(round(seconds * rate))
@@ -195,16 +208,9 @@ def _render_plain(seed, seconds, rate, soundfont) -> Track:
         "chords": [score.chord_name(d) for d in score.progression],
         "instruments": instruments,
         "levels_db": {s: round(v, 2) for s, v in levels.items()},
-        "vibrato": {"cents": round(vibrato[0], 2), "hz": round(vibrato[1], 2)},
         "soundfont": str(font),
-        "duration": samples / rate,
-        "rate": rate,
-        "shotoku_version": __version__,
-        "lyrics": [_compose.spell(m[4]) for m in melody],
-        "melody": [[round(m[0], 6), round(m[1], 6), int(m[2])] for m in melody],
     }
-    return Track(name=f"synth-{seed}", mixture=mixture, stems={s: stems[s] for s in STEMS},
-                 rate=rate, meta=meta)
+    return _track(seed, mixture, stems, rate, meta, vibrato, melody)
 
 
 def _kill(jobs):
@@ -261,8 +267,6 @@ def _corpus_tune(seed, score, voice, n_bars) -> str | None:
 
 
 def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
-    from ... import __version__
-
     fixed = None
     if soundfont is not None:
         path = _render.find_soundfont(soundfont)
@@ -371,16 +375,9 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
         "absent": [s for s in STEMS if plan.stems[s].absent],
         "voice": vid,
         "melody_source": tune or "composed",
-        "vibrato": {"cents": round(vibrato[0], 2), "hz": round(vibrato[1], 2)},
         "soundfont": plan.font.path,
-        "duration": samples / rate,
-        "rate": rate,
-        "shotoku_version": __version__,
-        "lyrics": [_compose.spell(m[4]) for m in melody],
-        "melody": [[round(m[0], 6), round(m[1], 6), int(m[2])] for m in melody],
     }
-    return Track(name=f"synth-{seed}", mixture=mixture, stems={s: stems[s] for s in STEMS},
-                 rate=rate, meta=meta)
+    return _track(seed, mixture, stems, rate, meta, vibrato, melody)
 
 
 def _program_name(program: int) -> str:
