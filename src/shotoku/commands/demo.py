@@ -82,6 +82,6 @@ def run(args) -> int:
     _say("")
     for label, evaluation in scored.items():
         _say(f"mean SDR {label}: {evaluation.mean('SDR'):.2f} dB")
-    _say(f"(dB, higher is better; the objects are panned mono sources, so ISR/SIR/SAR use the "
-         f"regularised projection documented in shotoku.metrics; total {time.perf_counter() - t0:.0f} s)")
+    _say(f"(dB, higher is better; the objects are panned mono sources, scored in their own channel space "
+         f"as documented in shotoku.metrics; total {time.perf_counter() - t0:.0f} s)")
     return 0
