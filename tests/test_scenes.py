@@ -270,3 +270,16 @@ def test_study_scene_from_the_stempeg_example():
     for image, angle, tau in zip(scene.images, scene.angles, scene.delays):
         assert abs(measured_angle(image) - angle) < 0.5
         assert abs(measured_delay(image) - tau) < 0.1
+
+
+def test_a_track_with_a_silent_stem_is_left_out_with_a_warning():
+    tracks = _tracks(3)
+    silent = tracks[1]
+    silent.stems["bass"] = np.zeros_like(silent.stems["bass"])
+    with pytest.warns(UserWarning, match="left out"):
+        built = scenes.study_scenes(tracks, "30", n_scenes=3, seconds=1.0, seed=0)
+    assert len(built) == 3 and silent.name not in {s.meta["track"] for s in built}
+    silent_all = _tracks(1)
+    silent_all[0].stems["drums"] = np.zeros_like(silent_all[0].stems["drums"])
+    with pytest.raises(AudioContentError), pytest.warns(UserWarning):
+        scenes.study_scenes(silent_all, "30", n_scenes=1, seconds=1.0)

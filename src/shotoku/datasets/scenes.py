@@ -31,6 +31,7 @@ Public API: :func:`pan`, :func:`pan_gains`, :func:`delay_signal`, :func:`make_sc
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -334,7 +335,9 @@ def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: 
     n_scenes: scenes per condition (default: one per track)
     seconds: excerpt length in seconds (None or longer than a track: the whole track)
     seed: picks the track order and, per scene, the excerpt among those where every object
-        sounds (:func:`active_excerpt`); scene k is the same whatever ``n_scenes`` is
+        sounds (:func:`active_excerpt`); scene k is the same whatever ``n_scenes`` is. A track
+        with a silent stem in its excerpt (the synthetic generator leaves a stem out of some
+        songs) is left out with a warning, and the next one taken.
     progress: show a progress bar on a terminal
 
     Returns a list of :class:`Scene`, condition by condition; every condition uses the same
@@ -363,17 +366,27 @@ def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: 
     order = np.random.default_rng(np.random.SeedSequence([int(seed), 0])).permutation(len(tracks))
     scenes: dict[str, list[Scene]] = {c: [] for c in names_of_conditions}
     bar = tqdm(range(count), desc="scenes", unit="scene", disable=not (progress and sys.stderr.isatty()))
+    silent_tracks: set[str] = set()
+    cursor = 0
     for k in bar:
-        track = tracks[int(order[k % len(tracks)])]
-        names, objects = _track_objects(track)
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1, k]))
-        length = objects.shape[1] if seconds is None else min(objects.shape[1], int(round(seconds * track.rate)))
-        start = active_excerpt(objects, length, track.rate, rng)
-        excerpt = objects[:, start:start + length]
-        silent = np.sqrt(np.mean(excerpt ** 2, axis=1)) <= 1e-9
-        if np.any(silent):
-            raise AudioContentError(f"stem '{names[int(np.flatnonzero(silent)[0])]}' of track "
-                                    f"'{track.name}' is silent; drop the track from the dataset")
+        for _ in range(len(tracks)):  # the next track whose excerpt has every object sounding
+            track = tracks[int(order[cursor % len(tracks)])]
+            cursor += 1
+            names, objects = _track_objects(track)
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1, k]))
+            length = objects.shape[1] if seconds is None else min(objects.shape[1], int(round(seconds * track.rate)))
+            start = active_excerpt(objects, length, track.rate, rng)
+            excerpt = objects[:, start:start + length]
+            silent = np.sqrt(np.mean(excerpt ** 2, axis=1)) <= 1e-9
+            if not np.any(silent):
+                break
+            if track.name not in silent_tracks:
+                silent_tracks.add(track.name)
+                warnings.warn(f"track '{track.name}' is left out: its stem "
+                              f"'{names[int(np.flatnonzero(silent)[0])]}' is silent", stacklevel=2)
+        else:
+            raise AudioContentError("every track has a silent stem where an excerpt would be taken; "
+                                    "a scene needs 4 sounding objects")
         offset = start / track.rate + float(track.meta.get("offset", 0.0))
         for c in names_of_conditions:
             angles, delays = CONDITIONS[c]
