@@ -57,10 +57,10 @@ def test_heldout_split_uses_only_heldout_soundfonts():
 
 def test_heldout_soundfont_refused_for_train():
     path = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-    if not sources.Path(path).is_file():
-        pytest.skip("fluid-soundfont-gm is not installed")
-    with pytest.raises(ParameterError, match="held out"):
-        render_song(1, 1.0, soundfont=path)
+    assert sources.Path(path).is_file(), "fluid-soundfont-gm is missing: make test installs it"
+    for plain in (False, True):  # both recipes: the check sits before either runs
+        with pytest.raises(ParameterError, match="held out"):
+            render_song(1, 1.0, soundfont=path, plain=plain)
 
 
 def test_missing_material_gives_a_clear_error(monkeypatch):

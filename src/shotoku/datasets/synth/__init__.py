@@ -158,6 +158,9 @@ def render_song(seed: int, seconds: float = 10.0, rate: int = 44100, soundfont: 
     """
     seed, seconds, rate = _check(seed, seconds, rate)
     split = _sources.check_split(split)
+    if soundfont is not None and split == "train" and _sources.is_heldout_path(_render.find_soundfont(soundfont)):
+        raise ParameterError(f"soundfont '{soundfont}' is held out for evaluation; "
+                             "use split='heldout' to render with it")
     if plain:
         return _render_plain(seed, seconds, rate, soundfont)
     return _render_varied(seed, seconds, rate, soundfont, split)
@@ -270,9 +273,6 @@ def _render_varied(seed, seconds, rate, soundfont, split) -> Track:
     fixed = None
     if soundfont is not None:
         path = _render.find_soundfont(soundfont)
-        if split == "train" and _sources.is_heldout_path(path):
-            raise ParameterError(f"soundfont '{path}' is held out for evaluation; "
-                                 "use split='heldout' to render with it")
         fixed = _sources.Source("soundfont", path.name, str(path), split, "", path.suffix[1:])
     plan = _recipe.draw_plan(seed, split, fixed)
     voice = plan.stems["vocals"].source
