@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError, ShotokuError
+from .errors import OutputError
 
 #: Formats matplotlib writes without extra backends.
 FORMATS = (".png", ".pdf", ".svg")
@@ -29,8 +29,10 @@ def pyplot():
     """matplotlib's pyplot on the non-interactive Agg backend; a clear error when not installed."""
     try:
         import matplotlib
-    except ModuleNotFoundError:
-        raise ShotokuError("figures need matplotlib: pip install 'shotoku[plot]'") from None
+    except ModuleNotFoundError as exc:
+        from .extras import missing
+
+        raise missing(exc) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
