@@ -7,6 +7,7 @@ so a failed run leaves nothing half-written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -91,16 +92,36 @@ def prepare_folder(folder, overwrite: bool | None = None) -> Path:
     return folder
 
 
+def code_digest() -> str:
+    """12 hex digits of SHA-256 over shotoku's Python sources (path and content, sorted by path).
+
+    Two results with the same digest come from the same code, whatever the version string says
+    (a working tree between releases keeps its version). Computed once per process.
+    """
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            h.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+            h.update(path.read_bytes() + b"\0")
+        _CODE_DIGEST = h.hexdigest()[:12]
+    return _CODE_DIGEST
+
+
+_CODE_DIGEST: str | None = None
+
+
 def versions() -> dict:
-    """Versions of shotoku and the libraries that shape its numbers."""
+    """Versions of shotoku (and its code digest) and of the libraries that shape its numbers."""
     import scipy
     import torch
 
     from . import __version__
 
     return {
-        "shotoku": __version__, "python": platform.python_version(), "numpy": np.__version__,
-        "scipy": scipy.__version__, "torch": torch.__version__,
+        "shotoku": __version__, "code": code_digest(), "python": platform.python_version(),
+        "numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
     }
 
 

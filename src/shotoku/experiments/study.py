@@ -46,7 +46,7 @@ ORACLES = ("oracle-irm", "oracle-wiener")
 METRICS = ("SDR", "ISR", "SIR", "SAR")
 #: Columns of ``results.csv``, in order.
 COLUMNS = ("condition", "scene", "track", "offset", "duration", "method", "label", "parameters", "object",
-           "estimate", "angle", "delay", *METRICS, "separation_s", "scoring_s", "pairing", "key", "version")
+           "estimate", "angle", "delay", *METRICS, "separation_s", "scoring_s", "pairing", "key", "version", "code")
 #: Columns of ``failures.csv``.
 FAILURE_COLUMNS = ("condition", "scene", "method", "label", "parameters", "error", "key")
 #: Song length rendered for an excerpt of ``d`` seconds (room for the excerpt choice).
@@ -197,6 +197,7 @@ def run_task(task: Task) -> dict:
     from .. import separation
     from ..datasets.scenes import read_scene
     from ..evaluation import score
+    from ..outputs import code_digest
 
     scene = read_scene(task.scene)
     method = registry.get(task.name)
@@ -222,6 +223,7 @@ def run_task(task: Task) -> dict:
         "duration": scene.mixture.shape[-1] / scene.rate, "separation_s": result.seconds,
         "scoring_s": scoring_s, "pairing": evaluation.pairing, "objects": objects,
         "warnings": evaluation.warnings, "host": socket.gethostname(), "version": __version__,
+        "code": code_digest(),
     }
 
 
@@ -324,7 +326,7 @@ def result_rows(records: list[dict]) -> list[dict]:
                 "label": rec["label"], "parameters": params, "object": obj["object"], "estimate": obj["estimate"],
                 "angle": obj["angle"], "delay": obj["delay"], **{m: obj[m] for m in METRICS},
                 "separation_s": rec["separation_s"], "scoring_s": rec["scoring_s"], "pairing": rec["pairing"],
-                "key": rec["key"], "version": rec["version"],
+                "key": rec["key"], "version": rec["version"], "code": rec.get("code", ""),
             })
     return rows
 

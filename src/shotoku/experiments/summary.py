@@ -97,6 +97,15 @@ def _hours(h: float) -> str:
     return f"{h:.1f} h" if h >= 1 else f"{60 * h:.0f} min"
 
 
+def _revisions(records: list[dict]) -> str:
+    """A sentence naming the code revisions behind the records when there is more than one."""
+    codes = sorted({r.get("code") or "unknown" for r in records})
+    if len(codes) <= 1:
+        return f" Code revision {codes[0]}." if codes else ""
+    return (f" These results mix {len(codes)} code revisions ({', '.join(codes)}): "
+            "tasks that finished before a code change were kept.")
+
+
 def tables(rows: list[dict], failures: list[dict], labels, conditions, records: list[dict], pending: int = 0,
            total: int = 0) -> str:
     """The summary as Markdown: median SDR, all metrics, gaps to the oracles, time, failures."""
@@ -107,7 +116,8 @@ def tables(rows: list[dict], failures: list[dict], labels, conditions, records: 
     scenes = len({r["scene"] for r in rows})
     lines = [f"Median over objects × scenes of each object's median over 1 s frames (dB); {scenes} scenes, "
              f"{len(rows)} object scores."
-             + (f" Partial: {pending} of {total} tasks not run yet." if pending else ""), "",
+             + (f" Partial: {pending} of {total} tasks not run yet." if pending else "")
+             + _revisions(records), "",
              "### Median SDR (dB)", "",
              "| method | " + " | ".join(titles) + " | all |", "|---" * (len(conds) + 2) + "|"]
     for label in labels:
