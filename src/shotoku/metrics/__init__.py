@@ -23,38 +23,14 @@ array([20., 20.])
 """
 
 from .aggregate import median_over_frames, median_over_tracks
-from .bsseval import (
-    FILTER_LENGTH,
-    METRICS,
-    REGULARISATION,
-    RankDeficientWarning,
-    Scores,
-    SilentSourceWarning,
-    bss_eval_images,
-    bss_eval_sources,
-    frame_starts,
-)
+from . import bsseval
+from .bsseval import *  # noqa: F403  (its __all__: the BSS Eval functions, constants, warnings)
 from .inputs import prepare_pair
 from .matching import framewise_sdr, match_sources, si_sdr
 from .report import museval_json, score_table, write_museval_json
 
 __all__ = [
-    "FILTER_LENGTH",
-    "METRICS",
-    "REGULARISATION",
-    "RankDeficientWarning",
-    "Scores",
-    "SilentSourceWarning",
-    "bss_eval_images",
-    "bss_eval_sources",
-    "frame_starts",
-    "framewise_sdr",
-    "match_sources",
-    "median_over_frames",
-    "median_over_tracks",
-    "museval_json",
-    "prepare_pair",
-    "score_table",
-    "si_sdr",
-    "write_museval_json",
+    *bsseval.__all__,
+    "framewise_sdr", "match_sources", "median_over_frames", "median_over_tracks", "museval_json", "prepare_pair",
+    "score_table", "si_sdr", "write_museval_json",
 ]

@@ -74,21 +74,6 @@ class DeepConvSep(Architecture):
             "bottleneck": 128,
             "eps": 1e-8,
         },
-        # The paper's network: it already runs at about 0.15 s per second of stereo audio on two
-        # cores and trains on them (see docs/benchmarks.md); named for the registry of CPU models.
-        "cpu": {
-            "sample_rate": 44100,
-            "n_fft": 1024,
-            "hop": 512,
-            "window": "blackmanharris",
-            "block": 30,
-            "block_hop": 5,
-            "vertical_filters": 50,
-            "horizontal_filters": 50,
-            "horizontal_kernel": 15,
-            "bottleneck": 128,
-            "eps": 1e-8,
-        },
         # About 20 k parameters for two targets.
         "small": {
             "sample_rate": 44100,
@@ -104,10 +89,11 @@ class DeepConvSep(Architecture):
             "eps": 1e-8,
         },
     }
+    # The paper's network: it already runs at about 0.15 s per second of stereo audio on two
+    # cores and trains on them (see docs/benchmarks.md); named for the registry of CPU models.
+    CONFIGS["cpu"] = dict(CONFIGS["paper"])
 
-    def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__(targets, channels, config, overrides)
-        cfg = self.config
+    def build(self, cfg: dict) -> None:
         self.block = int(cfg["block"])
         self.block_hop = int(cfg["block_hop"])
         self.eps = float(cfg["eps"])

@@ -150,13 +150,15 @@ def _fast_path(module: nn.Module, x: torch.Tensor) -> bool:
 class Architecture(nn.Module):
     """What every architecture shares: its resolved configuration, targets, channels and rate.
 
-    Subclasses set ``NAME``, ``DOMAIN`` and ``CONFIGS`` and call
-    ``super().__init__(targets, channels, config, overrides)`` first; ``self.config`` is then the
+    ``Model(targets, channels, config, **overrides)``: ``config`` names one of the class's
+    ``CONFIGS`` (or is a dict); ``overrides`` replace single entries. ``self.config`` is then the
     full configuration (:func:`resolve_config`) that checkpoints store. Spectrogram models also
-    get ``n_fft``, ``hop`` and ``window`` from it.
+    get ``n_fft``, ``hop`` and ``window`` from it. Subclasses set ``NAME``, ``DOMAIN`` and
+    ``CONFIGS`` and build their layers in :meth:`build`, which gets that configuration.
     """
 
-    def __init__(self, targets, channels: int, config, overrides: dict):
+    def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper",
+                 **overrides):
         super().__init__()
         self.config = resolve_config(type(self), targets, channels, config, overrides)
         cfg = self.config
@@ -167,6 +169,11 @@ class Architecture(nn.Module):
             self.n_fft = int(cfg["n_fft"])
             self.hop = int(cfg["hop"])
             self.window = str(cfg["window"])
+        self.build(cfg)
+
+    def build(self, cfg: dict) -> None:
+        """Make the layers from the resolved configuration ``cfg`` (``self.config``)."""
+        raise NotImplementedError
 
 
 class _DenseBlock(nn.Module):
@@ -345,6 +352,13 @@ def _band(first_channels, kernel, growth, layers) -> dict:
     return {"first_channels": first_channels, "kernel": list(kernel), "growth": list(growth), "layers": list(layers)}
 
 
+def _config(n_fft: int, split_bin: int, low: dict, high: dict, full: dict, final_layers: int) -> dict:
+    """A configuration of the paper's layout: 44.1 kHz, Hann window, hop n_fft/2, final growth 4, 3x3."""
+    return {"sample_rate": 44100, "n_fft": n_fft, "hop": n_fft // 2, "window": "hann", "split_bin": split_bin,
+            "bands": {"low": low, "high": high, "full": full},
+            "final": {"growth": 4, "layers": final_layers, "kernel": [3, 3]}}
+
+
 class MMDenseNet(Architecture):
     """Multi-scale multi-band DenseNet (Takahashi & Mitsufuji 2017): one network per target.
 
@@ -364,54 +378,20 @@ class MMDenseNet(Architecture):
     DOMAIN = "spectrogram"
     CONFIGS = {
         # Takahashi & Mitsufuji 2017, Table 1 (44.1 kHz, STFT 2048/1024, 3 scales).
-        "paper": {
-            "sample_rate": 44100,
-            "n_fft": 2048,
-            "hop": 1024,
-            "window": "hann",
-            "split_bin": 512,
-            "bands": {
-                "low": _band(32, (4, 3), [14, 16, 16, 16, 16, 16, 16], [4] * 7),
-                "high": _band(32, (3, 3), [10] * 7, [3] * 7),
-                "full": _band(32, (4, 3), [6] * 7, [2, 2, 2, 4, 2, 2, 2]),
-            },
-            "final": {"growth": 4, "layers": 2, "kernel": [3, 3]},
-        },
+        "paper": _config(2048, 512, _band(32, (4, 3), [14, 16, 16, 16, 16, 16, 16], [4] * 7),
+                         _band(32, (3, 3), [10] * 7, [3] * 7), _band(32, (4, 3), [6] * 7, [2, 2, 2, 4, 2, 2, 2]),
+                         final_layers=2),
         # The paper's STFT, bands and layout at about a fifth of its arithmetic (1.3 GFLOP per
         # second of stereo audio and target, 61 k parameters per target): what trains on a
         # two-core CPU in useful time (see docs/benchmarks.md, "Neural models").
-        "cpu": {
-            "sample_rate": 44100,
-            "n_fft": 2048,
-            "hop": 1024,
-            "window": "hann",
-            "split_bin": 512,
-            "bands": {
-                "low": _band(12, (4, 3), [8] * 7, [3] * 7),
-                "high": _band(12, (3, 3), [6] * 7, [2] * 7),
-                "full": _band(12, (4, 3), [4] * 7, [2] * 7),
-            },
-            "final": {"growth": 4, "layers": 2, "kernel": [3, 3]},
-        },
+        "cpu": _config(2048, 512, _band(12, (4, 3), [8] * 7, [3] * 7), _band(12, (3, 3), [6] * 7, [2] * 7),
+                       _band(12, (4, 3), [4] * 7, [2] * 7), final_layers=2),
         # About 10 k parameters per target: for tests and quick CPU training.
-        "small": {
-            "sample_rate": 44100,
-            "n_fft": 512,
-            "hop": 256,
-            "window": "hann",
-            "split_bin": 128,
-            "bands": {
-                "low": _band(8, (3, 3), [6] * 5, [2] * 5),
-                "high": _band(8, (3, 3), [4] * 5, [1] * 5),
-                "full": _band(8, (3, 3), [4] * 5, [1] * 5),
-            },
-            "final": {"growth": 4, "layers": 1, "kernel": [3, 3]},
-        },
+        "small": _config(512, 128, _band(8, (3, 3), [6] * 5, [2] * 5), _band(8, (3, 3), [4] * 5, [1] * 5),
+                         _band(8, (3, 3), [4] * 5, [1] * 5), final_layers=1),
     }
 
-    def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__(targets, channels, config, overrides)
-        cfg = self.config
+    def build(self, cfg: dict) -> None:
         bins = self.n_fft // 2 + 1
         split = int(cfg["split_bin"])
         if not 0 < split < bins:

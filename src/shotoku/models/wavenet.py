@@ -132,9 +132,7 @@ class WaveNet(Architecture):
         },
     }
 
-    def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__(targets, channels, config, overrides)
-        cfg = self.config
+    def build(self, cfg: dict) -> None:
         for key in ("kernel", "initial_kernel", "head_kernel"):
             if int(cfg[key]) < 1 or int(cfg[key]) % 2 == 0:
                 raise ParameterError(f"wavenet {key} must be an odd number >= 1, got {cfg[key]}")

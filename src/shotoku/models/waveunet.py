@@ -123,9 +123,7 @@ class WaveUNet(Architecture):
         },
     }
 
-    def __init__(self, targets: list[str] = ("vocals", "accompaniment"), channels: int = 2, config="paper", **overrides):
-        super().__init__(targets, channels, config, overrides)
-        cfg = self.config
+    def build(self, cfg: dict) -> None:
         self.layers = int(cfg["layers"])
         self.down_kernel = int(cfg["down_kernel"])
         self.up_kernel = int(cfg["up_kernel"])

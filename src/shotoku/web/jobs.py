@@ -45,28 +45,16 @@ class JobError(Exception):
     status = 400
 
 
-class TooLarge(JobError):
-    status = 413
+def _refusal(name: str, status: int, doc: str) -> type:
+    return type(name, (JobError,), {"status": status, "__doc__": doc, "__module__": __name__})
 
 
-class NotAudio(JobError):
-    status = 415
-
-
-class QueueFull(JobError):
-    status = 503
-
-
-class NoSuchJob(JobError):
-    status = 404
-
-
-class Conflict(JobError):
-    status = 409
-
-
-class Unprocessable(JobError):
-    status = 422
+TooLarge = _refusal("TooLarge", 413, "An upload or a recording over the server's limits.")
+NotAudio = _refusal("NotAudio", 415, "An upload that is empty or does not decode as audio.")
+QueueFull = _refusal("QueueFull", 503, "More jobs or queued separations than the server takes now.")
+NoSuchJob = _refusal("NoSuchJob", 404, "A malformed or unknown job id, or audio the job does not hold.")
+Conflict = _refusal("Conflict", 409, "A request that the job's state does not allow now.")
+Unprocessable = _refusal("Unprocessable", 422, "A method that cannot separate this recording.")
 
 
 @dataclass
