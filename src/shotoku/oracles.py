@@ -37,7 +37,7 @@ def _references(references, mixture: np.ndarray) -> tuple[list[str], np.ndarray]
 
 
 @register("oracle-irm", description="ideal ratio mask from the true sources (upper bound of masking)",
-          needs_references=True)
+          needs_references=True, blocks="blocks")
 def oracle_irm(mixture, rate, *, references=None, alpha=2.0, n_fft=2048, hop=512):
     """Ideal ratio mask.
 
@@ -55,7 +55,7 @@ def oracle_irm(mixture, rate, *, references=None, alpha=2.0, n_fft=2048, hop=512
 
 
 @register("oracle-wiener", description="ideal multichannel Wiener filter from the true source images",
-          needs_references=True)
+          needs_references=True, blocks="blocks")
 def oracle_wiener(mixture, rate, *, references=None, n_fft=2048, hop=512):
     """Ideal multichannel Wiener filter (full-rank spatial covariances).
 

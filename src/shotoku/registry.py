@@ -80,6 +80,15 @@ class Method:
     takes_progress: bool = False
     #: Parameters a caller must give (no usable default), e.g. a model's ``checkpoint``.
     required: tuple[str, ...] = ()
+    #: How :func:`shotoku.separation.run` treats a long input: "whole" (one call), "blocks"
+    #: (separated block by block, each block on its own: outputs named by the method itself,
+    #: such as a model's targets or an oracle's references) or "planned" (blocks, after
+    #: ``plan`` has fixed the method's global decisions on a summary of the whole input).
+    blocks: str = "whole"
+    #: ``plan(summary, rate, **arguments) -> {parameter: value}``: the values that fix what a
+    #: "planned" method decides from the whole input (its objects' positions, ...), so that
+    #: every block gives the same objects under the same names.
+    plan: Callable | None = None
 
     def check_channels(self, n_channels: int) -> None:
         from .errors import ChannelError
@@ -162,12 +171,16 @@ def _param_docs(doc: str) -> dict[str, str]:
 
 def method_from_function(name: str, func: Callable, *, description: str, channels: str = "any",
                          needs_references: bool = False, defaults: dict | None = None,
-                         required: tuple[str, ...] = ()) -> Method:
+                         required: tuple[str, ...] = (), blocks: str = "whole",
+                         plan: Callable | None = None) -> Method:
     """A :class:`Method` for ``func``, its parameters read from its signature and docstring.
 
     defaults: replace some signature defaults (a shipped model fixes its ``checkpoint``)
     required: parameters the caller must give
+    blocks, plan: how a long input is split (:attr:`Method.blocks`, :attr:`Method.plan`)
     """
+    if blocks not in ("whole", "blocks", "planned") or (blocks == "planned") != (plan is not None):
+        raise ValueError(f"method '{name}': blocks must be whole, blocks or planned (with a plan)")
     docs = _param_docs(func.__doc__ or "")
     params = {}
     takes_progress = False
@@ -182,7 +195,8 @@ def method_from_function(name: str, func: Callable, *, description: str, channel
             default = defaults[p.name]
         ptype = type(default) if default is not None else str
         params[p.name] = Param(p.name, default, ptype, docs.get(p.name, "") or SHARED.get(p.name, ""))
-    return Method(name, func, description, channels, needs_references, params, takes_progress, tuple(required))
+    return Method(name, func, description, channels, needs_references, params, takes_progress, tuple(required),
+                  blocks, plan)
 
 
 def add(method: Method) -> Method:
@@ -198,12 +212,15 @@ def register(
     channels: str = "any",
     needs_references: bool = False,
     required: tuple[str, ...] = (),
+    blocks: str = "whole",
+    plan: Callable | None = None,
 ) -> Callable[[Callable], Callable]:
-    """Register a separator function under ``name`` (decorator)."""
+    """Register a separator function under ``name`` (decorator); see :func:`method_from_function`."""
 
     def deco(func: Callable) -> Callable:
         add(method_from_function(name, func, description=description, channels=channels,
-                                 needs_references=needs_references, required=required))
+                                 needs_references=needs_references, required=required, blocks=blocks,
+                                 plan=plan))
         return func
 
     return deco

@@ -69,20 +69,114 @@ class SilentInputWarning(UserWarning):
     """The mixture is all zeros: the images are silent too."""
 
 
+#: Long inputs are separated block by block, so that memory is bounded by the block, not by the
+#: song: blocks of BLOCK_SECONDS, each given CONTEXT_SECONDS of audio on either side, joined by
+#: raised-cosine crossfades of FADE_SECONDS centred on the block boundaries (the weights of two
+#: neighbours sum to 1, so images that add up to the mixture still do). An input up to
+#: BLOCK_SECONDS + CONTEXT_SECONDS long is one block: separated exactly as a whole.
+BLOCK_SECONDS = 40.0
+CONTEXT_SECONDS = 2.0
+FADE_SECONDS = 1.0
+#: A "planned" method fixes its global decisions on a summary of a long input: PLAN_SEGMENTS
+#: excerpts spread evenly over it, PLAN_SECONDS in all (the whole input when it is shorter).
+PLAN_SECONDS = 60.0
+PLAN_SEGMENTS = 15
+
+
 @dataclass
 class Separation:
     """What a run of :func:`run` gives: the images and how they were made.
 
     images: {source name: float32 [shape=(channels, samples)]}
     method: the registered method's name
-    parameters: every parameter's value, defaults filled in (``references`` left out)
+    parameters: every parameter's value, defaults filled in (``references`` left out); for a
+        planned method on a long input, with the values its plan fixed (positions, ...)
     seconds: wall-clock time of the separation
+    blocks: how the input was split: {"count", "seconds", "context_s", "fade_s"} (count 1: whole)
     """
 
     images: dict[str, np.ndarray]
     method: str
     parameters: dict
     seconds: float
+    blocks: dict | None = None
+
+
+def block_bounds(samples: int, rate: int) -> list[int]:
+    """Boundaries ``[0, b1, ..., samples]`` of the blocks a ``samples`` long input is split into."""
+    block = max(int(round(BLOCK_SECONDS * rate)), 1)
+    context = int(round(CONTEXT_SECONDS * rate))
+    if samples <= block + context:
+        return [0, samples]
+    count = int(np.ceil(samples / block))
+    return [min(k * block, samples) for k in range(count)] + [samples]
+
+
+def _rise(samples: np.ndarray, start: int, fade: int) -> np.ndarray:
+    """Raised-cosine weights at absolute ``samples``: 0 before ``start``, 1 from ``start + fade``."""
+    t = np.clip((samples - start + 0.5) / max(fade, 1), 0.0, 1.0)
+    return (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
+
+
+def summary_excerpt(x: np.ndarray, rate: int) -> np.ndarray:
+    """PLAN_SEGMENTS excerpts spread evenly over ``x`` [shape=(channels, samples)], joined; ``x``
+    itself when it is no longer than PLAN_SECONDS."""
+    total = int(round(PLAN_SECONDS * rate))
+    if x.shape[1] <= total:
+        return x
+    seg = total // PLAN_SEGMENTS
+    starts = np.linspace(0, x.shape[1] - seg, PLAN_SEGMENTS).astype(np.int64)
+    return np.ascontiguousarray(np.concatenate([x[:, s:s + seg] for s in starts], axis=1))
+
+
+def _slice_references(references, a: int, b: int):
+    if isinstance(references, dict):
+        return {k: np.asarray(v)[..., a:b] for k, v in references.items()}
+    return np.asarray(references)[..., a:b]
+
+
+def _run_blocks(m, x: np.ndarray, rate: int, arguments: dict, bounds: list[int]) -> tuple[dict, dict]:
+    """Separate ``x`` block by block (:data:`BLOCK_SECONDS`); returns (images, plan's values)."""
+    from .progress import bar
+
+    show = arguments.get("progress") if m.takes_progress else None
+    fixed = {}
+    if m.plan is not None:
+        fixed = dict(m.plan(summary_excerpt(x, rate), rate, **arguments))
+    args = {**arguments, **fixed}
+    if m.takes_progress:
+        args["progress"] = False
+    context = int(round(CONTEXT_SECONDS * rate))
+    fade = min(int(round(FADE_SECONDS * rate)), 2 * context)
+    half = fade // 2
+    n, count = x.shape[1], len(bounds) - 1
+    out: dict[str, np.ndarray] = {}
+    for k in bar(range(count), desc=f"{m.name}: blocks", total=count, unit="block", show=show):
+        start, stop = bounds[k], bounds[k + 1]
+        a, b = max(start - context, 0), min(stop + context, n)
+        block_args = dict(args)
+        if m.needs_references:
+            block_args["references"] = _slice_references(args["references"], a, b)
+        images = check_images(m.name, m.func(x[:, a:b], rate, **block_args), (x.shape[0], b - a))
+        if not out:
+            out = {name: np.zeros_like(x) for name in images}
+        elif list(images) != list(out):
+            raise SeparatorBug(f"method '{m.name}' named its outputs {list(images)} in block {k + 1} "
+                               f"and {list(out)} before")
+        # this block's share: from half a fade before its start to half a fade after its end
+        lo = start - half if k > 0 else 0
+        hi = stop + half if k < count - 1 else n
+        hi = min(hi, n)
+        where = np.arange(lo, hi)
+        weight = np.ones(hi - lo, np.float32)
+        if k > 0:
+            weight *= _rise(where, start - half, 2 * half)
+        if k < count - 1:
+            weight *= 1.0 - _rise(where, stop - half, 2 * half)
+        for name, image in images.items():
+            out[name][:, lo:hi] += weight * image[:, lo - a:hi - a]
+        del images
+    return out, fixed
 
 
 def run(mixture, rate: int, method: str | None = None, **params) -> Separation:
@@ -102,10 +196,17 @@ def run(mixture, rate: int, method: str | None = None, **params) -> Separation:
     m = registry.get(name)
     m.check_channels(x.shape[0])
     arguments = m.arguments(params)
+    bounds = block_bounds(x.shape[1], rate) if m.blocks != "whole" else [0, x.shape[1]]
     t0 = time.perf_counter()
-    images = m.func(x, rate, **arguments)
+    if len(bounds) > 2:
+        images, fixed = _run_blocks(m, x, rate, arguments, bounds)
+        arguments = {**arguments, **fixed}
+    else:
+        images = check_images(name, m.func(x, rate, **arguments), x.shape)
     seconds = time.perf_counter() - t0
-    return Separation(check_images(name, images, x.shape), name, m.settings(arguments), seconds)
+    blocks = {"count": len(bounds) - 1, "seconds": BLOCK_SECONDS, "context_s": CONTEXT_SECONDS,
+              "fade_s": FADE_SECONDS} if len(bounds) > 2 else {"count": 1}
+    return Separation(images, name, m.settings(arguments), seconds, blocks)
 
 
 def separate(mixture, rate: int, method: str | None = None, **params) -> dict[str, np.ndarray]:

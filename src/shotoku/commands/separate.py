@@ -156,7 +156,7 @@ def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt
     timings["separate_s"] = result.seconds
     record = {
         "input": str(Path(source).resolve()), "method": result.method, "parameters": result.parameters,
-        "seed": seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
+        "blocks": result.blocks, "seed": seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
         "versions": versions(), "timings": timings,
     }
     if method.needs_references:

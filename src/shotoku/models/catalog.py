@@ -50,7 +50,7 @@ def load_model(checkpoint, device: str = "cpu"):
     return _load(str(path.resolve()), st.st_size, st.st_mtime, str(resolve_device(device)))
 
 
-@register("model", description=DESCRIPTION, required=("checkpoint",))
+@register("model", description=DESCRIPTION, required=("checkpoint",), blocks="blocks")
 def model(
     mixture: np.ndarray,
     rate: int,
@@ -94,7 +94,7 @@ def _register_shipped() -> None:
         info = read_checkpoint(path)
         targets = ", ".join(info.get("targets", ()))
         add(method_from_function(
-            name, model, defaults={"checkpoint": str(path)},
+            name, model, defaults={"checkpoint": str(path)}, blocks="blocks",
             description=f"{info.get('architecture', name)} trained and shipped with shotoku: {targets} "
                         f"(model card: {path.with_suffix('.md').name})"))
 

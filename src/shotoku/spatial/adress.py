@@ -184,11 +184,56 @@ def amplitude_panning_score(X, rate, n_fft, low_hz=100.0, high_hz=8000.0):
     return float(np.sum(np.real(gamma) * weight) / total) if total > 0 else 0.0
 
 
+def _check(start, mask, beta, n_fft, hop, width, positions) -> tuple:
+    """ADRess's parameters checked before any work; returns the positions as a tuple of floats."""
+    if start not in ("auto", "adress", "panmask"):
+        raise ParameterError(f"start must be auto, adress or panmask, got '{start}'")
+    if mask not in ("soft", "binary"):
+        raise ParameterError(f"mask must be soft or binary, got '{mask}'")
+    if beta < 2 or n_fft < 16 or hop < 1 or hop > n_fft or width < 0:
+        raise ParameterError("adress needs beta >= 2, n_fft >= 16, 1 <= hop <= n_fft and width >= 0")
+    positions = tuple(float(p) for p in positions)
+    if any(not abs(p) <= 45 for p in positions):
+        raise ParameterError("positions are pan angles in degrees between -45 and 45")
+    return positions
+
+
+def _objects(X, rate, sources, positions, start, mask, width, beta, n_fft, stage):
+    """ADRess's decisions and masks on a stereo STFT X: (start used, masks, positions found)."""
+    n = len(positions) if positions else object_count(sources, X)
+    if not 1 <= n <= 45:
+        raise ParameterError(f"adress separates 1 to 45 objects (2 degrees apart at least), got {n}")
+    if start == "auto":
+        start = "adress" if amplitude_panning_score(X, rate, n_fft) >= AUTO_THRESHOLD else "panmask"
+    spread = 0.35 if stage == "none" else 0.5
+    if start == "panmask":
+        masks, found = pan_masks(X, n, positions, mask, width, spread)
+    else:
+        index, height = azimuth_nulls(X, beta)
+        null_angles = azimuth_angles(beta).astype(np.float32)[index]
+        found = np.array(positions) if positions else histogram_positions(null_angles, height ** 2, n)
+        masks = angle_masks(null_angles, found, mask, width, spread)
+    return start, masks, found
+
+
+def plan(summary, rate, *, sources="auto", positions=(), width=0.0, mask="soft", beta=100, start="auto",
+         postfilter="mnmf", n_fft=4096, hop=1024, **_):
+    """What ADRess decides from a whole long input, fixed on a summary of it (for block-by-block
+    separation, :func:`shotoku.separation.run`): {"positions": the objects' pan angles, "start"}."""
+    positions = _check(start, mask, beta, n_fft, hop, width, positions)
+    X = stft(np.asarray(summary, dtype=np.float32), n_fft=n_fft, hop=hop)
+    start, _, found = _objects(X, rate, sources, positions, start, mask, width, beta, n_fft,
+                               postfilter_stage(postfilter))
+    return {"positions": tuple(float(p) for p in found), "start": start}
+
+
 @register(
     "adress",
     description="ADRess azimuth discrimination (Barry et al. 2004) with a multichannel NMF post-filter; "
     "amplitude-panned stereo, automatic start for delayed scenes",
     channels="stereo",
+    blocks="planned",
+    plan=plan,
 )
 def adress(
     mixture,
@@ -238,31 +283,10 @@ def adress(
     kernel ``spread`` 0.5 (the best start for the Wiener stage), else 0.35 (the best masks on
     their own).
     """
-    if start not in ("auto", "adress", "panmask"):
-        raise ParameterError(f"start must be auto, adress or panmask, got '{start}'")
-    if mask not in ("soft", "binary"):
-        raise ParameterError(f"mask must be soft or binary, got '{mask}'")
-    if beta < 2 or n_fft < 16 or hop < 1 or hop > n_fft or width < 0:
-        raise ParameterError("adress needs beta >= 2, n_fft >= 16, 1 <= hop <= n_fft and width >= 0")
-    positions = tuple(float(p) for p in positions)
-    if any(not abs(p) <= 45 for p in positions):
-        raise ParameterError("positions are pan angles in degrees between -45 and 45")
+    positions = _check(start, mask, beta, n_fft, hop, width, positions)
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)
-    n = len(positions) if positions else object_count(sources, X)
-    if not 1 <= n <= 45:
-        raise ParameterError(f"adress separates 1 to 45 objects (2 degrees apart at least), got {n}")
-    if start == "auto":
-        start = "adress" if amplitude_panning_score(X, rate, n_fft) >= AUTO_THRESHOLD else "panmask"
     stage = postfilter_stage(postfilter)
-    spread = 0.35 if stage == "none" else 0.5
-    if start == "panmask":
-        masks, found = pan_masks(X, n, positions, mask, width, spread)
-    else:
-        index, height = azimuth_nulls(X, beta)
-        null_angles = azimuth_angles(beta).astype(np.float32)[index]
-        found = np.array(positions) if positions else histogram_positions(null_angles, height ** 2, n)
-        masks = angle_masks(null_angles, found, mask, width, spread)
-
+    _, masks, found = _objects(X, rate, sources, positions, start, mask, width, beta, n_fft, stage)
     return postfilter_and_name(X, masks, found, stage, rate=rate, n_fft=n_fft, hop=hop,
                                length=x.shape[-1], smooth_seconds=POSTFILTER_SECONDS, seed=seed)

@@ -154,12 +154,18 @@ def duet_positions(X, n, p=1.0, q=0.0, max_delay=5.0, min_separation_deg=4.0):
     power = (np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2).astype(np.float64) ** p
     power[0] = 0.0
     angles = panning.positions(bin_angles(X), power, n, min_separation_deg)
+    return np.asarray(angles, dtype=np.float64), duet_delays(X, angles, p, q, max_delay)
+
+
+def duet_delays(X, angles, p=1.0, q=0.0, max_delay=5.0):
+    """Each source's delay in samples: where the angle-delay histogram (:func:`duet_histogram`)
+    peaks within 2 degrees of its angle (degrees [shape=(J,)]); float64 [shape=(J,)]."""
     hist, a_centres, d_centres = duet_histogram(X, p, q, max_delay)
     delays = []
     for a in angles:
         rows = np.abs(a_centres - a) <= 2.0
         delays.append(float(d_centres[int(np.argmax(hist[rows].sum(axis=0)))]))
-    return np.asarray(angles, dtype=np.float64), np.asarray(delays)
+    return np.asarray(delays, dtype=np.float64)
 
 
 def duet_masks(X, angles, delay, mask="soft", softness=1e-3):
@@ -186,17 +192,55 @@ def duet_masks(X, angles, delay, mask="soft", softness=1e-3):
     return (m / m.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
+def _check(rate, mask, max_delay, softness, n_fft, hop, positions, delays) -> tuple[int, int]:
+    """DUET's parameters checked before any work; returns (n_fft, hop) with their defaults resolved."""
+    n_fft = int(n_fft) or 1 << max(4, int(np.ceil(np.log2(0.064 * rate))))
+    hop = int(hop) or n_fft // 4
+    if mask not in ("binary", "soft"):
+        raise ParameterError(f"mask must be binary or soft, got '{mask}'")
+    if max_delay <= 0 or softness <= 0 or n_fft < 16 or not 1 <= hop <= n_fft:
+        raise ParameterError("duet needs max_delay, softness > 0, n_fft 0 or >= 16, 0 <= hop <= n_fft")
+    if any(not abs(float(a)) <= 45 for a in positions):
+        raise ParameterError("positions are pan angles in degrees between -45 and 45")
+    if delays and len(delays) != len(positions):
+        raise ParameterError(f"{len(delays)} delays for {len(positions)} positions; give one delay per position")
+    return n_fft, hop
+
+
+def _positions(X, sources, positions, delays, p, q, max_delay):
+    """The sources' angles and delays: as given, or found on the STFT X."""
+    if not positions:
+        return duet_positions(X, object_count(sources, X), p, q, max_delay)
+    angles = np.asarray([float(a) for a in positions])
+    found = np.asarray([float(d) for d in delays]) if delays else duet_delays(X, angles, p, q, max_delay)
+    return angles, found
+
+
+def plan(summary, rate, *, sources="auto", positions=(), delays=(), mask="soft", p=1.0, q=0.0, max_delay=5.0,
+         softness=1e-3, n_fft=0, hop=0, **_):
+    """What DUET decides from a whole long input, fixed on a summary of it (block-by-block
+    separation, :func:`shotoku.separation.run`): {"positions": angles, "delays": delays}."""
+    n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, delays)
+    X = stft(np.asarray(summary, dtype=np.float32), n_fft=n_fft, hop=hop)
+    angles, found = _positions(X, sources, positions, delays, p, q, max_delay)
+    return {"positions": tuple(float(a) for a in angles), "delays": tuple(float(d) for d in found)}
+
+
 @register(
     "duet",
     description="DUET angle/delay histogram masking (Rickard 2007, bounded angle feature) with a multichannel NMF post-filter; "
     "anechoic stereo with W-disjoint sources (speech)",
     channels="stereo",
+    blocks="planned",
+    plan=plan,
 )
 def duet(
     mixture,
     rate,
     *,
     sources="auto",
+    positions=(),
+    delays=(),
     mask="soft",
     p=1.0,
     q=0.0,
@@ -212,6 +256,8 @@ def duet(
     mixture: float32 stereo mixture [shape=(2, samples)]; rate: Hz
     Parameters:
     sources: number of sources (peaks taken from the histogram), or auto (counted from the pan histogram)
+    positions: the sources' pan angles in degrees, -45 .. 45; empty = the histogram's peaks
+    delays: the sources' delays in samples, one per position; empty = read from the histogram
     mask: soft (shares by how well each source's model explains the bin) or binary (each bin to one source, the paper)
     p: histogram weight exponent on the bin's power |X1|^2 + |X2|^2
     q: histogram weight exponent on the frequency w (0 = the paper's default)
@@ -223,17 +269,11 @@ def duet(
     seed: seed of the multichannel NMF's start
     returns: {"object_k (angle°)": float32 image [shape=(2, samples)]}, left to right
     """
-    n_fft = int(n_fft) or 1 << max(4, int(np.ceil(np.log2(0.064 * rate))))
-    hop = int(hop) or n_fft // 4
-    if mask not in ("binary", "soft"):
-        raise ParameterError(f"mask must be binary or soft, got '{mask}'")
-    if max_delay <= 0 or softness <= 0 or n_fft < 16 or not 1 <= hop <= n_fft:
-        raise ParameterError("duet needs max_delay, softness > 0, n_fft 0 or >= 16, 0 <= hop <= n_fft")
+    n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, delays)
     stage = postfilter_stage(postfilter)
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)
-    n = object_count(sources, X)
-    angles, delay = duet_positions(X, n, p, q, max_delay)
+    angles, delay = _positions(X, sources, positions, delays, p, q, max_delay)
     masks = duet_masks(X, angles, delay, mask, softness)
     return postfilter_and_name(X, masks, angles, stage, rate=rate, n_fft=n_fft, hop=hop,
                                length=x.shape[-1], smooth_seconds=POSTFILTER_SECONDS, seed=seed,

@@ -1,0 +1,123 @@
+"""Long inputs separated block by block (shotoku.separation.run): joins, plans, names."""
+
+import numpy as np
+import pytest
+
+from shotoku import registry, separation
+from shotoku.datasets.scenes import CONDITIONS, scene_from_objects
+from shotoku.errors import SeparatorBug
+from shotoku.evaluation import score
+
+RATE = 8000
+
+
+@pytest.fixture
+def short_blocks(monkeypatch):
+    """Blocks of 2 s (context 2 s, fade 1 s) so that a few seconds of audio make several."""
+    monkeypatch.setattr(separation, "BLOCK_SECONDS", 2.0)
+
+
+@pytest.fixture
+def temporary_method():
+    added = []
+
+    def add(name, func, **kw):
+        added.append(name)
+        return registry.add(registry.method_from_function(name, func, description="test", **kw))
+
+    yield add
+    for name in added:
+        registry._REGISTRY.pop(name, None)
+
+
+def test_block_bounds_cover_the_input_once():
+    assert separation.block_bounds(44100 * 42, 44100) == [0, 44100 * 42]  # up to block + context: whole
+    bounds = separation.block_bounds(44100 * 100 + 7, 44100)
+    assert bounds[0] == 0 and bounds[-1] == 44100 * 100 + 7
+    assert np.all(np.diff(bounds) > 0) and len(bounds) - 1 == 3
+
+
+def test_blocks_join_to_what_each_block_returns(short_blocks, temporary_method):
+    """A method returning its input and a scaled copy: the joined images are exactly those of the
+    whole input (the crossfade weights of neighbouring blocks sum to 1), and each call saw at
+    most a block plus its context."""
+    lengths = []
+
+    def echo(mixture, rate, *, gain=0.5):
+        lengths.append(mixture.shape[1])
+        return {"same": mixture, "scaled": gain * mixture}
+
+    temporary_method("echo-test", echo, blocks="blocks")
+    x = np.random.default_rng(0).standard_normal((2, RATE * 9 + 123)).astype(np.float32)
+    result = separation.run(x, RATE, "echo-test")
+    assert result.blocks["count"] == 5
+    assert max(lengths) <= RATE * (2 + 2 * 2)
+    np.testing.assert_allclose(result.images["same"], x, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(result.images["scaled"], 0.5 * x, rtol=0, atol=2e-6)
+
+
+def test_a_method_that_renames_its_outputs_between_blocks_is_a_bug(short_blocks, temporary_method):
+    calls = []
+
+    def drifting(mixture, rate):
+        calls.append(1)
+        return {f"object at {len(calls)}": mixture}
+
+    temporary_method("drifting-test", drifting, blocks="blocks")
+    with pytest.raises(SeparatorBug, match="drifting-test"):
+        separation.run(np.ones((2, RATE * 7), np.float32), RATE, "drifting-test")
+
+
+def test_whole_methods_stay_whole(short_blocks, temporary_method):
+    seen = []
+    temporary_method("whole-test", lambda mixture, rate: seen.append(mixture.shape) or {"a": mixture})
+    result = separation.run(np.ones((2, RATE * 7), np.float32), RATE, "whole-test")
+    assert seen == [(2, RATE * 7)] and result.blocks == {"count": 1}
+
+
+def test_summary_excerpt_is_bounded_and_spread():
+    x = np.arange(RATE * 200, dtype=np.float32)[None].repeat(2, 0)
+    s = separation.summary_excerpt(x, RATE)
+    assert s.shape[1] <= separation.PLAN_SECONDS * RATE
+    assert s[0, 0] == 0 and s[0, -1] == x[0, -1]  # first and last excerpts touch both ends
+    short = x[:, : RATE * 10]
+    assert separation.summary_excerpt(short, RATE) is short
+
+
+def _scene(seconds: float, condition: str = "20"):
+    rng = np.random.default_rng(5)
+    t = np.arange(int(seconds * RATE)) / RATE
+    objects = []
+    for k, f in enumerate((220.0, 330.0, 495.0, 660.0)):
+        env = 0.5 + 0.5 * np.sin(2 * np.pi * (0.3 + 0.2 * k) * t + k)
+        objects.append(env * np.sin(2 * np.pi * f * t + 0.3 * np.sin(2 * np.pi * 2 * t))
+                       + 0.05 * rng.standard_normal(t.size))
+    angles, delays = CONDITIONS[condition]
+    return scene_from_objects(np.array(objects), angles, delays, rate=RATE)
+
+
+@pytest.mark.parametrize("method", ["adress", "duet"])
+def test_planned_methods_keep_their_objects_across_blocks(short_blocks, method):
+    """A planned method fixes its positions once for the whole input: every block gives the
+    same objects under the same names, the record says where they were found, and the quality
+    stays that of the whole input (within 0.5 dB, mean over objects)."""
+    scene = _scene(7.0)
+    blocked = separation.run(scene.mixture, RATE, method, sources=4)
+    assert blocked.blocks["count"] == 4
+    assert len(blocked.parameters["positions"]) == 4
+    np.testing.assert_allclose(sorted(blocked.parameters["positions"]), CONDITIONS["20"][0], atol=3)
+    separation.BLOCK_SECONDS = 1e9  # restored by the fixture
+    whole = separation.run(scene.mixture, RATE, method, sources=4)
+    assert whole.blocks == {"count": 1}
+    sdr = [np.mean([v["SDR"] for v in score(scene.references, r.images, RATE, match="auto").medians().values()])
+           for r in (blocked, whole)]
+    assert sdr[0] > sdr[1] - 0.5, sdr  # measured: 0.2 dB (adress), 0.0 dB (duet) apart
+    assert sdr[1] > 20.0, sdr  # measured: 21.9 (adress), 21.7 (duet)
+
+
+def test_oracles_are_separated_block_by_block_with_their_references_sliced(short_blocks):
+    scene = _scene(7.0)
+    result = separation.run(scene.mixture, RATE, "oracle-irm", references=scene.references)
+    assert result.blocks["count"] == 4 and list(result.images) == list(scene.references)
+    medians = score(scene.references, result.images, RATE).medians()
+    assert min(v["SDR"] for v in medians.values()) > 10.0
