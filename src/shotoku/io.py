@@ -422,25 +422,73 @@ def check_format(path_or_suffix, rate: int, channels: int) -> str:
     return ext
 
 
-def _write_float_wav(path, audio: np.ndarray, rate: int) -> None:
-    """32-bit float WAV with the ``fmt``, ``fact`` and ``data`` chunks only.
+class AudioWriter:
+    """An audio file written in pieces, the total length known in advance.
 
-    libsndfile adds a ``PEAK`` chunk with a time stamp to float WAV files, so the same audio
-    written twice would give different bytes; this writer leaves it out, so equal audio gives
-    equal files (reproducible datasets, byte-level comparisons).
+    ``AudioWriter(path, rate, channels, frames)``; :meth:`write` the samples in order
+    (float [shape=(channels, n)] each, ``frames`` in all), then :meth:`close`. The suffix of
+    ``path`` (or ``ext``, for a temporary name) picks the format as in :func:`save`. Float WAV is written by our own writer: the
+    ``fmt``, ``fact`` and ``data`` chunks only, sizes from ``frames`` up front (libsndfile adds a
+    ``PEAK`` chunk with a time stamp, so the same audio written twice would give different bytes;
+    here equal audio gives equal files). The other formats go through libsndfile, clipped to
+    [-1, 1]. ``path`` is written in place: callers make it atomic (:func:`save`, a staging folder).
     """
-    channels, frames = audio.shape
-    data = np.ascontiguousarray(audio.T).astype("<f4").tobytes()
-    if len(data) > 0xFFFFFFFF - 64:
-        raise OutputError(f"cannot write '{path}': more than 4 GiB of samples for a WAV file")
-    fmt = struct.pack("<HHIIHH", 3, channels, int(rate), int(rate) * channels * 4, channels * 4, 32)
-    chunks = [(b"fmt ", fmt), (b"fact", struct.pack("<I", frames)), (b"data", data)]
-    size = 4 + sum(8 + len(body) for _, body in chunks)
-    with open(path, "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", size) + b"WAVE")
-        for tag, body in chunks:
-            f.write(tag + struct.pack("<I", len(body)))
-            f.write(body)
+
+    def __init__(self, path, rate: int, channels: int, frames: int, subtype: str | None = None,
+                 ext: str | None = None):
+        import soundfile as sf
+
+        self.path, self.channels, self.frames, self.written = Path(path), int(channels), int(frames), 0
+        ext = check_format(ext or self.path, int(rate), self.channels)
+        st = subtype or _SUBTYPES[ext]
+        if self.frames < 1 or self.channels < 1:
+            raise AudioContentError(f"cannot write '{path}': audio must be (channels, samples) and non-empty")
+        self._raw = ext == ".wav" and st == "FLOAT"
+        if self._raw:
+            data_bytes = self.frames * self.channels * 4
+            if data_bytes > 0xFFFFFFFF - 64:
+                raise OutputError(f"cannot write '{path}': more than 4 GiB of samples for a WAV file")
+            fmt = struct.pack("<HHIIHH", 3, self.channels, int(rate), int(rate) * self.channels * 4,
+                              self.channels * 4, 32)
+            chunks = [(b"fmt ", fmt), (b"fact", struct.pack("<I", self.frames))]
+            size = 4 + sum(8 + len(body) for _, body in chunks) + 8 + data_bytes
+            self._file = open(self.path, "wb")
+            self._file.write(b"RIFF" + struct.pack("<I", size) + b"WAVE")
+            for tag, body in chunks:
+                self._file.write(tag + struct.pack("<I", len(body)) + body)
+            self._file.write(b"data" + struct.pack("<I", data_bytes))
+        else:
+            self._file = sf.SoundFile(self.path, "w", int(rate), self.channels, subtype=st,
+                                      format=ext.lstrip(".").upper())
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append samples [shape=(channels, n)]; NaN or Inf is refused."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2 or audio.shape[0] != self.channels or self.written + audio.shape[1] > self.frames:
+            raise AudioContentError(f"cannot write '{self.path}': expected ({self.channels}, n) samples, "
+                                    f"{self.frames - self.written} left, got {audio.shape}")
+        if not np.all(np.isfinite(audio)):
+            raise AudioContentError(f"cannot write '{self.path}': audio contains NaN or infinite values")
+        if self._raw:
+            self._file.write(np.ascontiguousarray(audio.T).astype("<f4").tobytes())
+        else:
+            self._file.write(np.clip(audio.T, -1.0, 1.0))
+        self.written += audio.shape[1]
+
+    def close(self) -> None:
+        """Finish the file; :class:`~shotoku.errors.AudioContentError` if samples are missing."""
+        self._file.close()
+        if self.written != self.frames:
+            raise AudioContentError(f"'{self.path}' got {self.written} of its {self.frames} samples")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, trace):
+        if kind is None:
+            self.close()
+        else:
+            self._file.close()
 
 
 def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect=()) -> Path:
@@ -455,12 +503,10 @@ def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect
     subtype: libsndfile subtype overriding the default (e.g. "PCM_16")
     protect: paths that must never be overwritten (the run's inputs)
 
-    The data go to a temporary file in the same folder, renamed over ``path`` once complete.
-    Raises :class:`~shotoku.errors.OutputError` when the folder cannot be written or ``path``
-    is one of ``protect``.
+    The data go to a temporary file in the same folder, renamed over ``path`` once complete
+    (:class:`AudioWriter` writes it). Raises :class:`~shotoku.errors.OutputError` when the
+    folder cannot be written or ``path`` is one of ``protect``.
     """
-    import soundfile as sf
-
     path = Path(path)
     for p in protect:
         if Path(p).exists() and path.exists() and os.path.samefile(p, path):
@@ -474,11 +520,8 @@ def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect
     if not np.all(np.isfinite(audio)):
         raise AudioContentError(f"cannot write '{path}': audio contains NaN or infinite values")
     with atomic_path(path) as tmp:
-        st = subtype or _SUBTYPES[ext]
-        if ext == ".wav" and st == "FLOAT":
-            _write_float_wav(tmp, audio, rate)
-        else:
-            sf.write(tmp, np.clip(audio.T, -1.0, 1.0), int(rate), subtype=st, format=ext.lstrip(".").upper())
+        with AudioWriter(tmp, rate, audio.shape[0], audio.shape[1], subtype, ext) as writer:
+            writer.write(audio)
     return path
 
 

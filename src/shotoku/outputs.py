@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import AudioContentError, OutputError
 
 
 def source_filename(name: str, ext: str = ".wav") -> str:
@@ -133,6 +133,103 @@ SEPARATION_RECORD = "separation.json"
 SCENE_RECORD = "scene.json"
 
 
+class StagedImages:
+    """A folder of images written piece by piece, moved in all at once (what :func:`write_images` uses).
+
+    ``StagedImages(folder, names, rate, channels, frames, ...)`` opens one file per image (and
+    ``mixture<ext>`` when ``mixture=True``) in a hidden staging folder inside ``folder``;
+    :meth:`write` appends samples to them, in order; :meth:`commit` writes the record and moves
+    every file in, then removes images of an earlier record of the same name that this run does
+    not replace, so a folder never mixes two runs (a command asks the user first:
+    :func:`prepare_folder`). Leaving a ``with`` block by an error, Ctrl-C included, removes the
+    staging folder and leaves ``folder`` as it was. Memory does not grow with the length: a long
+    separation hands its images over block by block.
+
+    names: source names, in order; rate: Hz; channels, frames: every image's shape
+    ext: audio format of the files (``.wav`` float32, ``.flac``, ``.ogg``, ``.mp3``)
+    protect: paths never to overwrite (the run's inputs)
+    record_name: :data:`SEPARATION_RECORD` or :data:`SCENE_RECORD`
+    """
+
+    def __init__(self, folder, names, rate: int, channels: int, frames: int, ext: str = ".wav", protect=(),
+                 record_name: str = SEPARATION_RECORD, mixture: bool = False):
+        from .io import AudioWriter, check_format
+
+        check_format(ext, int(rate), int(channels))
+        self.folder = prepare_folder(folder)
+        self.rate, self.record_name = int(rate), record_name
+        found = read_record(self.folder)
+        found_record = found[1] if found is not None and found[0] == record_name else None
+        files = {str(name): source_filename(str(name), ext) for name in names}
+        if len(set(files.values())) != len(files) or ("mixture" + ext) in files.values():
+            files = {name: f"{i + 1:02d}_{f}" for i, (name, f) in enumerate(files.items())}
+        self.files = files
+        self.extra = {"mixture": "mixture" + ext} if mixture else {}
+        protected = [Path(p).resolve() for p in protect]
+        for f in self._all():
+            if (self.folder / f).resolve() in protected:
+                raise OutputError(f"refusing to overwrite the input file '{self.folder / f}'; "
+                                  "choose another output folder")
+        listed = (found_record or {}).get("sources")
+        self.stale = [self.folder / str(f) for f in listed.values()] if isinstance(listed, dict) else []
+        try:
+            self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.folder))
+        except OSError as exc:
+            raise OutputError(f"cannot write to output folder '{self.folder}': {exc.strerror or exc}") from None
+        self.writers = {}
+        try:
+            for key, f in [*((("image", n), f) for n, f in files.items()), *((("mixture",), f) for f in self.extra.values())]:
+                self.writers[key] = AudioWriter(self.staging / f, rate, channels, frames, ext=ext)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _all(self) -> list[str]:
+        return list(self.files.values()) + list(self.extra.values()) + [self.record_name]
+
+    def write(self, images: dict[str, np.ndarray], mixture: np.ndarray | None = None) -> None:
+        """Append the next samples of every image (and of the mixture, when it has a file)."""
+        for key, writer in self.writers.items():
+            writer.write(images[key[1]] if key[0] == "image" else mixture)
+
+    def commit(self, record: dict) -> dict[str, Path]:
+        """Write the record (``format``, ``version``, ``rate``, ``sources`` and ``mixture`` added)
+        and move every file in; returns {source name: final path}."""
+        from .io import write_json
+
+        try:
+            for writer in self.writers.values():
+                writer.close()
+            rec = {"format": RECORD_FORMAT, "version": RECORD_VERSION, **dict(record), "rate": self.rate,
+                   **self.extra, "sources": dict(self.files)}
+            write_json(self.staging / self.record_name, rec)
+            for f in self._all():
+                os.replace(self.staging / f, self.folder / f)
+            written = {self.folder / f for f in list(self.files.values()) + list(self.extra.values())}
+            for old in self.stale:  # an earlier run's images that this run does not replace
+                if old not in written and old.parent == self.folder and old.is_file():
+                    old.unlink()
+        finally:
+            self.abort()
+        return {name: self.folder / f for name, f in self.files.items()}
+
+    def abort(self) -> None:
+        """Close every file and remove the staging folder (``folder`` keeps what it had)."""
+        for writer in getattr(self, "writers", {}).values():
+            try:
+                writer._file.close()
+            except Exception:  # noqa: BLE001  (closing what an error left half-written)
+                pass
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, trace):
+        if kind is not None:
+            self.abort()
+
+
 def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
                  ext: str = ".wav", protect=(), record_name: str = SEPARATION_RECORD,
                  mixture: np.ndarray | None = None) -> dict[str, Path]:
@@ -147,47 +244,18 @@ def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
     protect: paths never to overwrite (the run's inputs)
     record_name: :data:`SEPARATION_RECORD` or :data:`SCENE_RECORD`
     mixture: float32 [shape=(channels, samples)] written as ``mixture<ext>`` beside the images
-    Returns {source name: final path}. Files go to a hidden staging folder first and are moved
-    in only when every one is complete; a failure leaves the folder as it was. Images listed by
-    an earlier record of the same name that this run does not write are removed, so a folder
-    never mixes two runs (a command asks the user first: :func:`prepare_folder`).
+    Returns {source name: final path}; see :class:`StagedImages` (all or nothing, no mixing runs).
     """
-    from .io import save, write_json
-
-    folder = prepare_folder(folder)
-    found = read_record(folder)
-    found_record = found[1] if found is not None and found[0] == record_name else None
-    files = {name: source_filename(name, ext) for name in images}
-    if len(set(files.values())) != len(files) or ("mixture" + ext) in files.values():
-        files = {name: f"{i + 1:02d}_{f}" for i, (name, f) in enumerate(files.items())}
-    extra = {} if mixture is None else {"mixture": "mixture" + ext}
-    protected = [Path(p).resolve() for p in protect]
-    for f in list(files.values()) + list(extra.values()) + [record_name]:
-        if (folder / f).resolve() in protected:
-            raise OutputError(f"refusing to overwrite the input file '{folder / f}'; choose another output folder")
-    listed = (found_record or {}).get("sources")
-    stale = [folder / str(f) for f in listed.values()] if isinstance(listed, dict) else []
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
-    except OSError as exc:
-        raise OutputError(f"cannot write to output folder '{folder}': {exc.strerror or exc}") from None
-    try:
-        for name, f in files.items():
-            save(staging / f, images[name], rate)
-        if mixture is not None:
-            save(staging / extra["mixture"], mixture, rate)
-        rec = {"format": RECORD_FORMAT, "version": RECORD_VERSION, **dict(record), "rate": int(rate),
-               **extra, "sources": dict(files)}
-        write_json(staging / record_name, rec)
-        for f in list(files.values()) + list(extra.values()) + [record_name]:
-            os.replace(staging / f, folder / f)
-        written = {folder / f for f in list(files.values()) + list(extra.values())}
-        for old in stale:  # an earlier run's images that this run does not replace
-            if old not in written and old.parent == folder and old.is_file():
-                old.unlink()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {name: folder / f for name, f in files.items()}
+    if not images:
+        raise AudioContentError("there are no images to write")
+    shapes = {np.shape(v) for v in images.values()} | ({np.shape(mixture)} if mixture is not None else set())
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[1] == 0:
+        raise AudioContentError(f"images must share one (channels, samples) shape, got {sorted(shapes)}")
+    channels, frames = next(iter(shapes))
+    with StagedImages(folder, list(images), rate, channels, frames, ext, protect, record_name,
+                      mixture=mixture is not None) as staged:
+        staged.write(images, mixture)
+        return staged.commit(record)
 
 
 def read_record(folder) -> tuple[str, dict] | None:

@@ -135,8 +135,27 @@ def _slice_references(references, a: int, b: int):
     return np.asarray(references)[..., a:b]
 
 
-def _run_blocks(m, x: np.ndarray, rate: int, arguments: dict, bounds: list[int]) -> tuple[dict, dict]:
-    """Separate ``x`` block by block (:data:`BLOCK_SECONDS`); returns (images, plan's values)."""
+class _Collect:
+    """The images of a run in memory: its pieces copied into arrays of the mixture's shape."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.shape, self.images, self.at = shape, {}, 0
+
+    def __call__(self, piece: dict[str, np.ndarray]) -> None:
+        n = next(iter(piece.values())).shape[1]
+        if n == self.shape[1]:  # the whole run at once: keep its arrays
+            self.images = piece
+            return
+        if not self.images:
+            self.images = {k: np.empty(self.shape, np.float32) for k in piece}
+        for k, v in piece.items():
+            self.images[k][:, self.at:self.at + n] = v
+        self.at += n
+
+
+def _run_blocks(m, x: np.ndarray, rate: int, arguments: dict, bounds: list[int], emit) -> dict:
+    """Separate ``x`` block by block; hands the joined images to ``emit`` in order, a piece at a
+    time (only a block and one crossfade are held). Returns the values the method's plan fixed."""
     from .progress import bar
 
     show = arguments.get("progress") if m.takes_progress else None
@@ -147,10 +166,9 @@ def _run_blocks(m, x: np.ndarray, rate: int, arguments: dict, bounds: list[int])
     if m.takes_progress:
         args["progress"] = False
     context = int(round(CONTEXT_SECONDS * rate))
-    fade = min(int(round(FADE_SECONDS * rate)), 2 * context)
-    half = fade // 2
+    half = min(int(round(FADE_SECONDS * rate)), 2 * context) // 2
     n, count = x.shape[1], len(bounds) - 1
-    out: dict[str, np.ndarray] = {}
+    names, pending, pending_lo = None, None, 0
     for k in bar(range(count), desc=f"{m.name}: blocks", total=count, unit="block", show=show):
         start, stop = bounds[k], bounds[k + 1]
         a, b = max(start - context, 0), min(stop + context, n)
@@ -158,32 +176,40 @@ def _run_blocks(m, x: np.ndarray, rate: int, arguments: dict, bounds: list[int])
         if m.needs_references:
             block_args["references"] = _slice_references(args["references"], a, b)
         images = check_images(m.name, m.func(x[:, a:b], rate, **block_args), (x.shape[0], b - a))
-        if not out:
-            out = {name: np.zeros_like(x) for name in images}
-        elif list(images) != list(out):
+        if names is None:
+            names = list(images)
+        elif list(images) != names:
             raise SeparatorBug(f"method '{m.name}' named its outputs {list(images)} in block {k + 1} "
-                               f"and {list(out)} before")
+                               f"and {names} before")
         # this block's share: from half a fade before its start to half a fade after its end
         lo = start - half if k > 0 else 0
-        hi = stop + half if k < count - 1 else n
-        hi = min(hi, n)
+        hi = min(stop + half, n) if k < count - 1 else n
         where = np.arange(lo, hi)
         weight = np.ones(hi - lo, np.float32)
         if k > 0:
             weight *= _rise(where, start - half, 2 * half)
         if k < count - 1:
             weight *= 1.0 - _rise(where, stop - half, 2 * half)
-        for name, image in images.items():
-            out[name][:, lo:hi] += weight * image[:, lo - a:hi - a]
+        share = {name: weight * image[:, lo - a:hi - a] for name, image in images.items()}
         del images
-    return out, fixed
-
-
-def run(mixture, rate: int, method: str | None = None, **params) -> Separation:
+        if pending is not None:  # the crossfade with the previous block; what lies before it is final
+            emit({name: v[:, : lo - pending_lo] for name, v in pending.items()})
+            for name, v in share.items():
+                v[:, : pending_lo + pending[name].shape[1] - lo] += pending[name][:, lo - pending_lo:]
+        pending, pending_lo = share, lo
+    emit(pending)
+    return fixed
+def run(mixture, rate: int, method: str | None = None, *, sink=None, **params) -> Separation:
     """Separate a mixture and say how: :func:`separate` plus the parameters used and the time.
 
     Same arguments as :func:`separate`. ``separation.json`` records ``method`` and
     ``parameters`` from here, so every run, whatever its method, lists what produced it.
+
+    sink: None (the images are returned), or a callable that receives the images in order, a
+        piece at a time, as {name: float32 [shape=(channels, n)]} (the pieces of one run cover
+        the mixture once; a method that runs whole gives one piece): a long separation then holds
+        one block, not the whole song's images (:class:`shotoku.outputs.StagedImages` writes
+        them). The returned :class:`Separation` has no images then.
     """
     x = check_mixture(mixture)
     rate = check_rate(rate)
@@ -197,13 +223,15 @@ def run(mixture, rate: int, method: str | None = None, **params) -> Separation:
     m.check_channels(x.shape[0])
     arguments = m.arguments(params)
     bounds = block_bounds(x.shape[1], rate) if m.blocks != "whole" else [0, x.shape[1]]
+    collect = _Collect(x.shape)
+    emit = sink if sink is not None else collect
     t0 = time.perf_counter()
     if len(bounds) > 2:
-        images, fixed = _run_blocks(m, x, rate, arguments, bounds)
-        arguments = {**arguments, **fixed}
+        arguments = {**arguments, **_run_blocks(m, x, rate, arguments, bounds, emit)}
     else:
-        images = check_images(name, m.func(x, rate, **arguments), x.shape)
+        emit(check_images(name, m.func(x, rate, **arguments), x.shape))
     seconds = time.perf_counter() - t0
+    images = collect.images
     blocks = {"count": len(bounds) - 1, "seconds": BLOCK_SECONDS, "context_s": CONTEXT_SECONDS,
               "fade_s": FADE_SECONDS} if len(bounds) > 2 else {"count": 1}
     return Separation(images, name, m.settings(arguments), seconds, blocks)

@@ -126,7 +126,7 @@ def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt
     """
     from .. import separation
     from ..io import check_format, load
-    from ..outputs import prepare_folder, versions, write_images
+    from ..outputs import StagedImages, prepare_folder, versions
     from ..progress import stage
 
     outdir = prepare_folder(outdir, overwrite)
@@ -152,17 +152,30 @@ def separate_file(source, outdir, method_name=None, pairs=(), seed: int = 0, fmt
 
     if progress:
         stage(f"separating {source} with {method.name} ...")
-    result = separation.run(mixture, rate, method.name, seed=seed, progress=progress, **params)
-    timings["separate_s"] = result.seconds
-    record = {
-        "input": str(Path(source).resolve()), "method": result.method, "parameters": result.parameters,
-        "blocks": result.blocks, "seed": seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
-        "versions": versions(), "timings": timings,
-    }
-    if method.needs_references:
-        record["references"] = str(Path(references).resolve())
-    t0 = time.perf_counter()
-    paths = write_images(outdir, result.images, rate, record, ext="." + fmt, protect=inputs)
+    staged = []
+
+    def sink(piece):  # the images go to the staging folder as the separation makes them
+        if not staged:
+            staged.append(StagedImages(outdir, list(piece), rate, mixture.shape[0], mixture.shape[1],
+                                       ext="." + fmt, protect=inputs))
+        staged[0].write(piece)
+
+    try:
+        result = separation.run(mixture, rate, method.name, seed=seed, progress=progress, sink=sink, **params)
+        timings["separate_s"] = result.seconds
+        record = {
+            "input": str(Path(source).resolve()), "method": result.method, "parameters": result.parameters,
+            "blocks": result.blocks, "seed": seed, "channels": mixture.shape[0], "samples": mixture.shape[1],
+            "versions": versions(), "timings": timings,
+        }
+        if method.needs_references:
+            record["references"] = str(Path(references).resolve())
+        t0 = time.perf_counter()
+        paths = staged[0].commit(record)
+    except BaseException:
+        if staged:
+            staged[0].abort()
+        raise
     timings["write_s"] = time.perf_counter() - t0
     return result, paths
 
