@@ -203,7 +203,8 @@ def _check(rate, mask, max_delay, softness, n_fft, hop, positions, delays) -> tu
     if any(not abs(float(a)) <= 45 for a in positions):
         raise ParameterError("positions are pan angles in degrees between -45 and 45")
     if delays and len(delays) != len(positions):
-        raise ParameterError(f"{len(delays)} delays for {len(positions)} positions; give one delay per position")
+        raise ParameterError(f"{len(delays)} object_delays for {len(positions)} positions; "
+                             "give one delay per position")
     return n_fft, hop
 
 
@@ -216,14 +217,14 @@ def _positions(X, sources, positions, delays, p, q, max_delay):
     return angles, found
 
 
-def plan(summary, rate, *, sources="auto", positions=(), delays=(), mask="soft", p=1.0, q=0.0, max_delay=5.0,
-         softness=1e-3, n_fft=0, hop=0, **_):
+def plan(summary, rate, *, sources="auto", positions=(), object_delays=(), mask="soft", p=1.0, q=0.0,
+         max_delay=5.0, softness=1e-3, n_fft=0, hop=0, **_):
     """What DUET decides from a whole long input, fixed on a summary of it (block-by-block
-    separation, :func:`shotoku.separation.run`): {"positions": angles, "delays": delays}."""
-    n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, delays)
+    separation, :func:`shotoku.separation.run`): {"positions": angles, "object_delays": delays}."""
+    n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, object_delays)
     X = stft(np.asarray(summary, dtype=np.float32), n_fft=n_fft, hop=hop)
-    angles, found = _positions(X, sources, positions, delays, p, q, max_delay)
-    return {"positions": tuple(float(a) for a in angles), "delays": tuple(float(d) for d in found)}
+    angles, found = _positions(X, sources, positions, object_delays, p, q, max_delay)
+    return {"positions": tuple(float(a) for a in angles), "object_delays": tuple(float(d) for d in found)}
 
 
 @register(
@@ -240,7 +241,7 @@ def duet(
     *,
     sources="auto",
     positions=(),
-    delays=(),
+    object_delays=(),
     mask="soft",
     p=1.0,
     q=0.0,
@@ -257,7 +258,7 @@ def duet(
     Parameters:
     sources: number of sources (peaks taken from the histogram), or auto (counted from the pan histogram)
     positions: the sources' pan angles in degrees, -45 .. 45; empty = the histogram's peaks
-    delays: the sources' delays in samples, one per position; empty = read from the histogram
+    object_delays: the sources' delays in samples, one per position; empty = read from the histogram
     mask: soft (shares by how well each source's model explains the bin) or binary (each bin to one source, the paper)
     p: histogram weight exponent on the bin's power |X1|^2 + |X2|^2
     q: histogram weight exponent on the frequency w (0 = the paper's default)
@@ -269,11 +270,11 @@ def duet(
     seed: seed of the multichannel NMF's start
     returns: {"object_k (angle°)": float32 image [shape=(2, samples)]}, left to right
     """
-    n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, delays)
+    n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, object_delays)
     stage = postfilter_stage(postfilter)
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)
-    angles, delay = _positions(X, sources, positions, delays, p, q, max_delay)
+    angles, delay = _positions(X, sources, positions, object_delays, p, q, max_delay)
     masks = duet_masks(X, angles, delay, mask, softness)
     return postfilter_and_name(X, masks, angles, stage, rate=rate, n_fft=n_fft, hop=hop,
                                length=x.shape[-1], smooth_seconds=POSTFILTER_SECONDS, seed=seed,

@@ -533,17 +533,67 @@ def _postfiltered(X, geo, P, Q, workers, stage, az, tau, *, rate, n_fft, hop, pa
     return {name: (y[:, :n_samples] * np.float32(peak)).astype(np.float32) for name, y in out.items()}
 
 
+def _check_positions(positions, object_delays, init) -> tuple[tuple, tuple]:
+    positions = tuple(float(p) for p in positions)
+    object_delays = tuple(float(d) for d in object_delays)
+    if any(not abs(p) <= 45 for p in positions):
+        raise ParameterError("positions are pan angles in degrees between -45 and 45")
+    if object_delays and len(object_delays) != len(positions):
+        raise ParameterError(f"{len(object_delays)} object_delays for {len(positions)} positions; "
+                             "give one delay per position")
+    if positions and init != "histogram":
+        raise ParameterError("positions are a start: they go with init=histogram")
+    return positions, object_delays
+
+
+def _start(X, geo, sources, positions, object_delays, min_separation, n_fft):
+    """The histogram start: (pan angles [J], delays [J], azimuth of every bin [F, T] tensor)."""
+    if positions:
+        peaks = np.asarray(positions, dtype=np.float64)
+        az_bins = torch.from_numpy(panning.bin_angles(X)).to(X.device)
+    else:
+        peaks, az_bins = pan_start(X, sources, min_separation)
+    if object_delays:
+        return peaks, np.asarray(object_delays, dtype=np.float64), az_bins
+    width = max(min_separation, 2 * panning.HIST_STEP)
+    return peaks, peak_delays(X, az_bins, peaks, width, np.unique(geo.delay), n_fft), az_bins
+
+
+def plan(summary, rate, *, sources="auto", positions=(), object_delays=(), pans=46, max_delay=0.0, delays=0,
+         projections=10, projection_delays=1, alpha=1.0, n_fft=4096, hop=0, init="histogram",
+         min_separation=5.0, **_):
+    """What PROJET fixes for a whole long input, from a summary of it (block-by-block separation,
+    :func:`shotoku.separation.run`): the histogram start {"positions", "object_delays"}, which
+    every block starts from and names its objects by."""
+    positions, object_delays = _check_positions(positions, object_delays, init)
+    if init != "histogram":
+        raise ParameterError("PROJET separates a long input block by block from the histogram start: "
+                             "use init=histogram")
+    hop = int(hop) or int(n_fft) // 4
+    n_delays = 1 if max_delay == 0 else (delays or 2 * int(math.ceil(max_delay)) + 1)
+    geo = geometry(pans, n_delays, projections, 1 if max_delay == 0 else projection_delays, float(max_delay),
+                   n_fft, alpha, torch.device("cpu"))
+    X = stft(torch.from_numpy(np.asarray(summary, dtype=np.float32)), n_fft=n_fft, hop=hop)
+    count = len(positions) if positions else object_count(sources, X.numpy())
+    peaks, taus, _ = _start(X, geo, count, positions, object_delays, min_separation, n_fft)
+    return {"positions": tuple(float(p) for p in peaks), "object_delays": tuple(float(t) for t in taus)}
+
+
 @register(
     "projet",
     description="PROJET (FitzGerald, Liutkus, Badeau 2016): spatial objects by projections; "
                 "pan (and delay) positions found blindly",
     channels="stereo",
+    blocks="planned",
+    plan=plan,
 )
 def projet(
     mixture: np.ndarray,
     rate: int,
     *,
     sources: str = "auto",
+    positions: tuple = (),
+    object_delays: tuple = (),
     pans: int = 46,
     max_delay: float = 0.0,
     delays: int = 0,
@@ -572,6 +622,8 @@ def projet(
     Parameters
     ----------
     sources: number of objects J to extract, or auto (counted from the pan histogram, :func:`shotoku.spatial.panmask.count_objects`)
+    positions: the objects' start pan angles in degrees, -45 .. 45, which also name them; empty = the pan histogram's peaks
+    object_delays: the objects' start delays in samples, one per position; empty = read from the mixture
     pans: number of pan angles in the location set (evenly spaced from hard left to hard right)
     max_delay: largest inter-channel delay in samples of the location and projection sets; 0 models pure amplitude panning
     delays: number of delays in the location set, spread over [-max_delay, max_delay] (0: one per sample, 2*ceil(max_delay)+1)
@@ -605,7 +657,10 @@ def projet(
         raise ChannelError(f"PROJET needs stereo input (2 channels), got {n_ch}; "
                            "use a stereo file or a mono-capable method such as 'pan'")
     stage = postfilter_stage(postfilter)
-    if not (isinstance(sources, str) and sources.strip().lower() == "auto"):
+    positions, object_delays = _check_positions(positions, object_delays, init)
+    if positions:
+        sources = len(positions)
+    elif not (isinstance(sources, str) and sources.strip().lower() == "auto"):
         sources = object_count(sources, None)
     _check("pans", pans, 2, integer=True)
     _check("projections", projections, 2, integer=True)
@@ -638,6 +693,11 @@ def projet(
         n_samples = x.shape[1]
         peak = float(np.max(np.abs(x))) if x.size else 0.0
         if peak == 0.0:
+            if positions:  # a silent block of a long input: the objects the plan fixed, silent
+                taus = object_delays or (0.0,) * len(positions)
+                order = np.lexsort((np.asarray(taus), np.asarray(positions)))
+                return {panning.position_name(k + 1, positions[j], taus[j]): np.zeros_like(x)
+                        for k, j in enumerate(order)}
             sources = 1 if isinstance(sources, str) else sources  # silence holds no object to count
             az = np.linspace(-45.0, 45.0, sources + 2)[1:-1] if sources > 1 else np.zeros(1)
             return {panning.position_name(j + 1, a, 0.0): np.zeros_like(x) for j, a in enumerate(az)}
@@ -663,10 +723,7 @@ def projet(
         grid = panning.HIST_CENTRES
         rng = np.random.default_rng(seed)
         if init == "histogram":
-            peaks, az_bins = pan_start(X, sources, min_separation)
-            taus = np.unique(geo.delay)
-            width = max(min_separation, 2 * panning.HIST_STEP)
-            peak_taus = peak_delays(X, az_bins, peaks, width, taus, n_fft)
+            peaks, peak_taus, az_bins = _start(X, geo, sources, positions, object_delays, min_separation, n_fft)
         mean_level = float(V.mean()) / sources
         best = None
         for restart in range(restarts):
@@ -702,7 +759,8 @@ def projet(
         P, Q, _ = best
         del V
 
-        az, tau = object_positions(geo, Q.cpu().numpy())
+        # given positions name the objects (each object starts at its position and keeps it)
+        az, tau = (peaks, peak_taus) if positions else object_positions(geo, Q.cpu().numpy())
         if stage != "none":
             return _postfiltered(X, geo, P, Q, workers, stage, az, tau, rate=rate, n_fft=n_fft, hop=hop,
                                  padded=padded, n_samples=n_samples, peak=peak, seed=seed)
