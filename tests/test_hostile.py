@@ -8,6 +8,7 @@ file or staging folder left behind, and the input's bytes unchanged.
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import shotoku
 from shotoku import io
+from shotoku.errors import ParameterError
 
 RATE = 22050
 
@@ -103,9 +106,30 @@ def test_bad_seeds_and_parameters(song, tmp_path):
     user_error(run("separate", wav, "-o", tmp_path / "a", "--method", "projet", "--seed", "-1"), "seed")
     user_error(run("separate", wav, "-o", tmp_path / "b", "--param", "n_fft=abc"), "n_fft")
     user_error(run("separate", wav, "-o", tmp_path / "c", "--method", "nosuch"), "unknown method")
+    user_error(run("separate", wav, "-o", tmp_path / "d", "--param", "n_fft=1000000000"), "n_fft", "65536")
     assert digest(wav) == before
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", "d"):
         assert leftovers(tmp_path / name) == []
+
+
+@pytest.mark.parametrize("method, params, words", [
+    ("duet", {"sources": 1000}, "sources must lie in 1..64"),
+    ("adress", {"n_fft": 10 ** 9}, "n_fft must lie in 16..65536"),
+    ("adress", {"beta": 10 ** 9}, "beta <= 10000"),
+    ("projet", {"sources": 60}, "pans 46"),
+    ("projet", {"iterations": 10 ** 9}, "iterations must lie"),
+    ("projet", {"pans": 10 ** 7}, "'pans'"),
+    ("oracle-irm", {"n_fft": 10 ** 9}, "n_fft must lie"),
+    ("auxiva", {"n_fft": 10 ** 9}, "n_fft must lie"),
+])
+def test_parameters_that_drive_memory_are_bounded_before_any_work(method, params, words):
+    """A huge ``sources``, ``n_fft``, resolution or iteration count is refused at once, with the
+    bound named, instead of exhausting memory or running for days."""
+    x = np.random.default_rng(0).standard_normal((2, RATE)).astype(np.float32) * 0.1
+    if method.startswith("oracle"):
+        params = {**params, "references": {"a": x}}
+    with pytest.raises(ParameterError, match=re.escape(words)):
+        shotoku.separate(x, RATE, method=method, **params)
 
 
 def test_too_short_and_silent_input(tmp_path):

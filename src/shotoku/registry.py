@@ -59,6 +59,11 @@ SHARED = {
 }
 #: Shared parameters a caller may always pass; a method that does not take them ignores them.
 OPTIONAL_SHARED = ("seed", "device", "progress")
+#: Bounds of the parameters that drive memory and time, checked for every method that takes
+#: them before any work (a method checks its own tighter ones): (lowest, highest), inclusive.
+#: 65536 samples is 1.5 s at 44.1 kHz; more objects than 64 or a million iterations are typos.
+LIMITS = {"sources": (1, 64), "n_fft": (16, 65536), "hop": (1, 65536), "iterations": (0, 1_000_000),
+          "n_iter": (0, 1_000_000)}
 
 
 @dataclass
@@ -146,6 +151,11 @@ class Method:
             n = out["sources"]
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ParameterError(f"sources must be a whole number of at least 1, got {n!r}")
+        for key, (low, high) in LIMITS.items():
+            value = out.get(key)
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value != 0 \
+                    and not low <= value <= high:
+                raise ParameterError(f"{key} must lie in {low}..{high}, got {value}")
         return out
 
     def settings(self, arguments: dict) -> dict:

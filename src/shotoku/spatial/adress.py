@@ -190,8 +190,8 @@ def _check(start, mask, beta, n_fft, hop, width, positions) -> tuple:
         raise ParameterError(f"start must be auto, adress or panmask, got '{start}'")
     if mask not in ("soft", "binary"):
         raise ParameterError(f"mask must be soft or binary, got '{mask}'")
-    if beta < 2 or n_fft < 16 or hop < 1 or hop > n_fft or width < 0:
-        raise ParameterError("adress needs beta >= 2, n_fft >= 16, 1 <= hop <= n_fft and width >= 0")
+    if not 2 <= beta <= 10000 or n_fft < 16 or hop < 1 or hop > n_fft or width < 0:
+        raise ParameterError("adress needs 2 <= beta <= 10000, n_fft >= 16, 1 <= hop <= n_fft and width >= 0")
     positions = tuple(float(p) for p in positions)
     if any(not abs(p) <= 45 for p in positions):
         raise ParameterError("positions are pan angles in degrees between -45 and 45")

@@ -662,14 +662,17 @@ def projet(
         sources = len(positions)
     elif not (isinstance(sources, str) and sources.strip().lower() == "auto"):
         sources = object_count(sources, None)
-    _check("pans", pans, 2, integer=True)
-    _check("projections", projections, 2, integer=True)
-    _check("delays", delays, 0, integer=True)
-    _check("projection_delays", projection_delays, 1, integer=True)
+    _check("pans", pans, 2, 1000, integer=True)
+    _check("projections", projections, 2, 1000, integer=True)
+    _check("delays", delays, 0, 1000, integer=True)
+    _check("projection_delays", projection_delays, 1, 100, integer=True)
+    if not isinstance(sources, str) and sources > pans:
+        raise ParameterError(f"PROJET finds at most one object per pan angle of its location set: "
+                             f"sources {sources} > pans {pans}")
     _check("max_delay", max_delay, 0.0, 64.0)
     _check("alpha", alpha, 0.1, 2.0)
     _check("iterations", iterations, 0, integer=True)
-    _check("restarts", restarts, 1, integer=True)
+    _check("restarts", restarts, 1, 100, integer=True)
     _check("n_fft", n_fft, 16, integer=True)
     _check("hop", hop, 0, n_fft, integer=True)
     _check("min_separation", min_separation, 0.0, 90.0)
