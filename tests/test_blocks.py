@@ -102,19 +102,19 @@ def _scene(seconds: float, condition: str = "20"):
 def test_planned_methods_keep_their_objects_across_blocks(short_blocks, method):
     """A planned method fixes its positions once for the whole input: every block gives the
     same objects under the same names, the record says where they were found, and the quality
-    stays that of the whole input (within 0.5 dB, mean over objects)."""
+    stays that of the whole input (mean over objects; no post-filter, to keep the test short)."""
     scene = _scene(5.0)
-    blocked = separation.run(scene.mixture, RATE, method, sources=4)
+    blocked = separation.run(scene.mixture, RATE, method, sources=4, postfilter="none")
     assert blocked.blocks["count"] == 4
     assert len(blocked.parameters["positions"]) == 4
     np.testing.assert_allclose(sorted(blocked.parameters["positions"]), CONDITIONS["20"][0], atol=3)
     separation.BLOCK_SECONDS = 1e9  # restored by the fixture
-    whole = separation.run(scene.mixture, RATE, method, sources=4)
+    whole = separation.run(scene.mixture, RATE, method, sources=4, postfilter="none")
     assert whole.blocks == {"count": 1}
     sdr = [np.mean([v["SDR"] for v in score(scene.references, r.images, RATE, match="auto").medians().values()])
            for r in (blocked, whole)]
-    assert sdr[0] > sdr[1] - 0.5, sdr  # measured: 0.2 dB (adress), 0.0 dB (duet) apart
-    assert sdr[1] > 20.0, sdr  # measured: 21.9 (adress), 21.7 (duet)
+    assert sdr[0] > sdr[1] - 0.2, sdr  # measured: within 0.002 dB for all three
+    assert sdr[1] > 18.5, sdr  # measured: 20.0 (adress), 20.3 (duet), 21.1 (projet)
 
 
 def test_oracles_are_separated_block_by_block_with_their_references_sliced(short_blocks):
@@ -132,7 +132,7 @@ def test_a_silent_stretch_keeps_the_planned_objects(short_blocks, method):
     scene = _scene(9.0)
     x = scene.mixture.copy()
     x[:, 2 * RATE:7 * RATE] = 0.0  # the blocks [3, 4.5) and [4.5, 6) s see silence only
-    result = separation.run(x, RATE, method, sources=4)
+    result = separation.run(x, RATE, method, sources=4, postfilter="none")
     assert result.blocks["count"] == 6 and len(result.images) == 4
     for image in result.images.values():
         assert np.all(image[:, int(3.5 * RATE):int(5.5 * RATE)] == 0.0)
