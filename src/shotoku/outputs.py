@@ -260,8 +260,6 @@ def write_images(folder, images: dict[str, np.ndarray], rate: int, record: dict,
 
 def read_record(folder) -> tuple[str, dict] | None:
     """``(record file name, record)`` of a folder of images, or ``None`` when it has none."""
-    import json
-
     from .errors import InputFileError
 
     folder = Path(folder)

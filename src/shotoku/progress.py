@@ -36,5 +36,5 @@ def bar(iterable=None, *, desc: str, total: int | None = None, unit: str = "it",
     """
     from tqdm import tqdm
 
-    on = enabled() if show is None else (show and not _QUIET)
+    on = enabled() and (show is None or bool(show))
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=not on, leave=False, dynamic_ncols=True)

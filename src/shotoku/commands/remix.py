@@ -89,6 +89,7 @@ def run(args) -> int:
     from .. import remix, separation
     from ..io import AUDIO_SUFFIXES, load, save
     from ..outputs import load_images
+    from ..progress import enabled as progress_enabled, stage
 
     out = Path(args.output)
     if out.suffix.lower() not in AUDIO_SUFFIXES[:4]:
@@ -113,9 +114,8 @@ def run(args) -> int:
                                     f"'{inp}' ({mixture.shape}, {r} Hz); separate this recording again")
     else:
         mixture, rate = load(inp)
-        if sys.stderr.isatty():
-            print(f"separating {inp} ...", file=sys.stderr)
-        images = separation.run(mixture, rate, args.method, seed=args.seed, progress=sys.stderr.isatty()).images
+        stage(f"separating {inp} ...")
+        images = separation.run(mixture, rate, args.method, seed=args.seed, progress=progress_enabled()).images
     mix = build_mix(list(images), args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", remix.ClippingWarning)

@@ -349,9 +349,7 @@ def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: 
     >>> scenes[0].angles, scenes[0].delays                              # doctest: +SKIP
     ([-30.0, -10.0, 10.0, 30.0], [3.0, -2.0, 1.5, -4.0])
     """
-    import sys
-
-    from tqdm import tqdm
+    from ..progress import bar as progress_bar
 
     names_of_conditions = conditions(condition)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -365,7 +363,7 @@ def study_scenes(tracks, condition="all", n_scenes: int | None = None, seconds: 
         raise ParameterError(f"excerpt length must be > 0 seconds, got {seconds}")
     order = np.random.default_rng(np.random.SeedSequence([int(seed), 0])).permutation(len(tracks))
     scenes: dict[str, list[Scene]] = {c: [] for c in names_of_conditions}
-    bar = tqdm(range(count), desc="scenes", unit="scene", disable=not (progress and sys.stderr.isatty()))
+    bar = progress_bar(range(count), desc="scenes", unit="scene", show=progress)
     silent_tracks: set[str] = set()
     cursor = 0
     for k in bar:

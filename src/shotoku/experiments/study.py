@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

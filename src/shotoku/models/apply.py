@@ -36,7 +36,6 @@ STFT of the whole signal).
 from __future__ import annotations
 
 import math
-import sys
 from typing import Callable
 
 import numpy as np
@@ -245,11 +244,11 @@ def _forward(model, pieces: list, device) -> list:
 def _overlap_add(model, n: int, channels: int, regions, keys, batch_size: int, overlap: int, progress: bool, process):
     """Fade together the outputs of ``process(indices) -> [(S, C, end - start) arrays]`` over
     ``regions``, processed in batches of equal ``keys``; returns (S, C, n) float32."""
-    from tqdm import tqdm
+    from ..progress import bar as progress_bar
 
     images = np.zeros((len(model.targets), channels, n), dtype=np.float32)
     groups = _groups(keys, batch_size)
-    bar = tqdm(groups, desc=model.NAME, unit="batch", leave=False, disable=not (progress and sys.stderr.isatty()))
+    bar = progress_bar(groups, desc=model.NAME, unit="batch", show=progress)
     for group in bar:
         for k, y in zip(group, process(group)):
             s, e = regions[k]

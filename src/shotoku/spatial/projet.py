@@ -70,7 +70,6 @@ Example
 from __future__ import annotations
 
 import math
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -379,11 +378,9 @@ def fit(V: torch.Tensor, kernel: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
         return div, None, None
 
     divergence = float("nan")
-    try:
-        from tqdm import tqdm
-        steps = tqdm(range(iterations), desc="PROJET", disable=not (progress and sys.stderr.isatty()))
-    except ImportError:  # pragma: no cover
-        steps = range(iterations)
+    from ..progress import bar
+
+    steps = bar(range(iterations), desc="PROJET", unit="iteration", show=progress)
     for it in steps:
         # (KQ)_mj(f) for every frequency at once, floored so that the model never vanishes
         state["KQ"] = (Q.T @ flat_kernel.T).T.add(1e-6).reshape(n_kernel, n_proj, n_obj)

@@ -21,7 +21,6 @@ samples.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -173,7 +172,7 @@ def train(
     checkpoint's ``training`` entry.
     """
     import torch
-    from tqdm import tqdm
+    from ..progress import bar as progress_bar
 
     from ..devices import resolve_device
     from ..models.checkpoint import save_checkpoint
@@ -210,7 +209,7 @@ def train(
         save_checkpoint(path, model, training=history)
 
     start = time.perf_counter()
-    bar = tqdm(range(int(steps)), desc=f"train {model.NAME}", disable=not (progress and sys.stderr.isatty()))
+    bar = progress_bar(range(int(steps)), desc=f"train {model.NAME}", unit="step", show=progress)
     for step in bar:
         mix, tgt = sample_batch(
             data, rng, int(recipe["batch_size"]), n_read, int(model.channels),

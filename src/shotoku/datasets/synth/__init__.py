@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -424,7 +423,7 @@ def write_dataset(out_dir, n: int, seed: int, seconds: float = 10.0, soundfont: 
     Raises :class:`~shotoku.errors.OutputError` if a track folder exists with other settings or
     ``out_dir`` cannot be written.
     """
-    from tqdm import tqdm
+    from ...progress import bar
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be a positive integer, got {n!r}")
@@ -439,7 +438,7 @@ def write_dataset(out_dir, n: int, seed: int, seconds: float = 10.0, soundfont: 
     if not os.access(out, os.W_OK):
         raise OutputError(f"output folder '{out}' is not writable; choose another with -o")
     paths = []
-    for i in tqdm(range(int(n)), desc="synth", unit="song", disable=not sys.stderr.isatty()):
+    for i in bar(range(int(n)), desc="synth", unit="song"):
         name = f"synth-{i:04d}"
         target = out / name
         s = track_seed(seed, i)
