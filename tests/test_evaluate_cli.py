@@ -102,8 +102,9 @@ def test_mismatched_rates_channels_names_and_missing_folders(tmp_path):
     mono = {n: x[:1] for n, x in ests.items()}
     _user_error(shotoku(refdir, _write(tmp_path / "mono", mono)), "channel")
     _user_error(shotoku(refdir, _write(tmp_path / "names", ests, rename=lambda n: n + "_x"), "--match", "name"), "name")
-    _user_error(shotoku(refdir, _write(tmp_path / "few", dict(list(ests.items())[:2]), rename=lambda n: "z" + n)),
-                "estimates")
+    few = shotoku(refdir, _write(tmp_path / "few", dict(list(ests.items())[:2]), rename=lambda n: "z" + n))
+    assert few.returncode == 0 and "Traceback" not in few.stderr, few.stderr  # the stem left over is NaN
+    assert "has no estimate" in few.stderr and "(no estimate left)" in few.stdout
     _user_error(shotoku(tmp_path / "nowhere", refdir), "does not exist")
     (tmp_path / "empty").mkdir()
     _user_error(shotoku(refdir, tmp_path / "empty"), "no audio")
@@ -135,3 +136,21 @@ def test_separate_output_folder_names_come_from_its_record(tmp_path):
     r = shotoku(_write(tmp_path / "refs", refs), out)
     assert r.returncode == 0, r.stderr
     assert "best mean SDR" not in r.stdout and "vocals" in r.stdout
+
+
+def test_fewer_estimates_than_references_scores_those_there_are():
+    """A blind method that found 2 objects in a 3-stem song: the two are paired and scored with
+    every reference in their projections; the stem left over is NaN and named."""
+    from shotoku.evaluation import score
+
+    rng = np.random.default_rng(3)
+    refs = {name: rng.standard_normal((2, 3 * 8000)).astype(np.float32) for name in ("bass", "drums", "vocals")}
+    ests = {"object_1": refs["vocals"] + 0.1 * rng.standard_normal((2, 3 * 8000)), "object_2": refs["bass"]}
+    result = score(refs, ests, 8000)
+    assert result.pairing == "sdr" and result.estimates == ["object_2", "", "object_1"]
+    med = result.medians()
+    assert math.isinf(med["bass"]["SDR"]) and abs(med["vocals"]["SDR"] - 20) < 0.5
+    assert all(math.isnan(v) for v in med["drums"].values())
+    assert any("'drums' has no estimate" in w for w in result.warnings)
+    full = score(refs, {**ests, "object_3": refs["drums"]}, 8000).medians()  # same projections as a full set
+    assert med["vocals"] == pytest.approx(full["vocals"], abs=1e-6)

@@ -13,7 +13,10 @@ Pairing (``match``): ``"name"`` pairs each reference with the estimate of the sa
 or the same letters and digits, so that ``object_1 (-30°)`` matches the file
 ``object_1_-30deg.wav``); ``"sdr"`` by the best mean framewise SDR (Hungarian assignment), for the
 unnamed objects of spatial methods; ``"auto"`` by name when every reference has exactly one
-namesake, by SDR otherwise.
+namesake, by SDR otherwise. With fewer estimates than references (a blind method that found
+fewer objects than the song has stems), the references left without an estimate are scored
+against silence -- NaN in every frame, named in the warnings -- and the others keep every
+reference in their projections, as with a full set.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Evaluation:
     """The result of :func:`score`.
 
     references: reference names, in the order of the scores' rows
-    estimates: the estimate paired with each reference (same order)
+    estimates: the estimate paired with each reference (same order; "" for none)
     pairing: ``"name"`` or ``"sdr"``, how the pairs were made
     unused: estimates paired with no reference
     scores: framewise :class:`~shotoku.metrics.Scores` [shape=(references, frames)]
@@ -192,19 +195,20 @@ def score(references, estimates, rate: int, *, match: str = "auto", window: floa
             missing = [r for r in ref_names if not any(name_key(e) == name_key(r) for e in est_names)]
             raise MismatchError(f"no estimate named like reference(s) {', '.join(missing or ref_names)}; "
                                 "rename them or pair by SDR")
-        if len(est_names) < len(ref_names):
-            raise MismatchError(f"{len(ref_names)} references but only {len(est_names)} estimates, and their "
-                                "names do not match; give one estimate per reference")
-        order = [int(i) for i in match_sources(ref_arr, est_arr, rate)[0]]
+        order = [int(i) for i in match_sources(ref_arr, est_arr, rate)[0]]  # -1: no estimate left
         pairing = "sdr"
     win = math.inf if math.isinf(window) else int(round(window * rate))
     hp = None if hop is None else (math.inf if math.isinf(hop) else int(round(hop * rate)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        scores = bss_eval_images(ref_arr, est_arr[order], rate, window=win, hop=hp)
+        # a reference left without an estimate is scored against silence: NaN, and named below
+        paired = np.stack([est_arr[i] if i >= 0 else np.zeros_like(ref_arr[0]) for i in order])
+        scores = bss_eval_images(ref_arr, paired, rate, window=win, hop=hp)
     messages = [f"reference '{r}' is silent all through: its scores are NaN" for r, x in refs.items() if not np.any(x)]
     messages += [f"estimate '{est_names[i]}' (paired with '{r}') is silent all through: its scores are NaN"
-                 for r, i in zip(ref_names, order) if not np.any(ests[est_names[i]])]
+                 for r, i in zip(ref_names, order) if i >= 0 and not np.any(ests[est_names[i]])]
+    messages += [f"reference '{r}' has no estimate ({len(est_names)} estimate(s) for {len(ref_names)} "
+                 "references): its scores are NaN" for r, i in zip(ref_names, order) if i < 0]
     for w in caught:
         if issubclass(w.category, SilentSourceWarning):
             continue  # said above, by name
@@ -213,5 +217,6 @@ def score(references, estimates, rate: int, *, match: str = "auto", window: floa
         elif not issubclass(w.category, UserWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     unused = [est_names[i] for i in range(len(est_names)) if i not in order]
-    return Evaluation(references=ref_names, estimates=[est_names[i] for i in order], pairing=pairing,
+    return Evaluation(references=ref_names, estimates=[est_names[i] if i >= 0 else "" for i in order],
+                      pairing=pairing,
                       unused=unused, scores=scores, rate=int(rate), warnings=messages)

@@ -50,7 +50,7 @@ def report(result, refs_label: str, ests_label: str, samples: int) -> None:
     if result.pairing == "sdr":
         print("estimates paired with references by best mean SDR (names differ):")
         for r, e in zip(result.references, result.estimates):
-            print(f"  {r} <- {e}")
+            print(f"  {r} <- {e or '(no estimate left)'}")
     if result.unused:
         print(f"not scored (no matching reference): {', '.join(result.unused)}")
     print(result.table())
