@@ -17,5 +17,8 @@ __version__ = "0.1.0"
 from .errors import ShotokuError  # noqa: E402
 from .io import load, save  # noqa: E402
 from .separation import separate  # noqa: E402
+from .outputs import code_digest as _code_digest  # noqa: E402
+
+_code_digest()  # the sources as this process loads them (study and batch records name them)
 
 __all__ = ["ShotokuError", "load", "save", "separate", "__version__"]

@@ -96,7 +96,9 @@ def code_digest() -> str:
     """12 hex digits of SHA-256 over shotoku's Python sources (path and content, sorted by path).
 
     Two results with the same digest come from the same code, whatever the version string says
-    (a working tree between releases keeps its version). Computed once per process.
+    (a working tree between releases keeps its version). Computed once per process, when the
+    package is imported (``shotoku/__init__.py`` asks for it), so that it describes the files the
+    process loaded even if they are edited while it runs.
     """
     global _CODE_DIGEST
     if _CODE_DIGEST is None:
