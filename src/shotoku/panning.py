@@ -203,6 +203,16 @@ def positions(angles, weights, n: int, min_separation_deg: float = 4.0, smooth_d
     return HIST_CENTRES[idx].astype(np.float64)
 
 
+def planned_objects(positions, delays=None) -> dict:
+    """A spatial method's plan for a long input (:attr:`shotoku.registry.Method.plan`): the
+    objects' pan angles in degrees and, where the method models them, their delays in samples,
+    as the parameter values every block is separated with."""
+    plan = {"positions": tuple(float(p) for p in positions)}
+    if delays is not None:
+        plan["object_delays"] = tuple(float(d) for d in delays)
+    return plan
+
+
 def position_name(k: int, angle_deg: float, delay: float = 0.0) -> str:
     """Output name of the ``k``-th object (1-based) at ``angle_deg`` and ``delay`` samples.
 

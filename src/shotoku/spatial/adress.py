@@ -60,6 +60,7 @@ from ..errors import ParameterError
 from ..refinement import postfilter_stage
 from ..registry import register
 from ..spectral import stft
+from ..panning import planned_objects
 from ..panning import positions as histogram_positions
 from .panmask import angle_masks, object_count, pan_masks, postfilter_and_name
 
@@ -224,7 +225,7 @@ def plan(summary, rate, *, sources="auto", positions=(), width=0.0, mask="soft",
     X = stft(np.asarray(summary, dtype=np.float32), n_fft=n_fft, hop=hop)
     start, _, found = _objects(X, rate, sources, positions, start, mask, width, beta, n_fft,
                                postfilter_stage(postfilter))
-    return {"positions": tuple(float(p) for p in found), "start": start}
+    return {**planned_objects(found), "start": start}
 
 
 @register(

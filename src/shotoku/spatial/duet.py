@@ -224,7 +224,7 @@ def plan(summary, rate, *, sources="auto", positions=(), object_delays=(), mask=
     n_fft, hop = _check(rate, mask, max_delay, softness, n_fft, hop, positions, object_delays)
     X = stft(np.asarray(summary, dtype=np.float32), n_fft=n_fft, hop=hop)
     angles, found = _positions(X, sources, positions, object_delays, p, q, max_delay)
-    return {"positions": tuple(float(a) for a in angles), "object_delays": tuple(float(d) for d in found)}
+    return panning.planned_objects(angles, found)
 
 
 @register(

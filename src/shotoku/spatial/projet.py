@@ -573,7 +573,7 @@ def plan(summary, rate, *, sources="auto", positions=(), object_delays=(), pans=
     X = stft(torch.from_numpy(np.asarray(summary, dtype=np.float32)), n_fft=n_fft, hop=hop)
     count = len(positions) if positions else object_count(sources, X.numpy())
     peaks, taus, _ = _start(X, geo, count, positions, object_delays, min_separation, n_fft)
-    return {"positions": tuple(float(p) for p in peaks), "object_delays": tuple(float(t) for t in taus)}
+    return panning.planned_objects(peaks, taus)
 
 
 @register(
