@@ -47,11 +47,21 @@ def oracle_irm(mixture, rate, *, references=None, alpha=2.0, n_fft=2048, hop=512
     """
     names, refs = _references(references, mixture)
     X = spectral.stft(mixture, n_fft, hop)  # (C, F, T)
-    S = spectral.stft(refs, n_fft, hop)  # (J, C, F, T)
-    masks = spectral.ratio_mask(np.abs(S) ** alpha)
-    Y = spectral.apply_masks(X, masks)
-    y = spectral.istft(Y, n_fft, hop, length=mixture.shape[-1])
-    return dict(zip(names, y))
+
+    def power(j: int) -> np.ndarray:  # |S_j|^alpha [shape=(C, F, T)], computed when needed
+        return np.abs(spectral.stft(refs[j], n_fft, hop)) ** alpha
+
+    # spectral.ratio_mask's rule, one source at a time (one source's spectra held, not all)
+    total = power(0)
+    for j in range(1, len(names)):
+        total += power(j)
+    live, share = total > 1e-12, np.float32(1.0 / len(names))
+    out = {}
+    for j, name in enumerate(names):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mask = np.where(live, power(j) / np.maximum(total, 1e-12), share).astype(np.float32)
+        out[name] = spectral.istft(mask * X, n_fft, hop, length=mixture.shape[-1])
+    return out
 
 
 @register("oracle-wiener", description="ideal multichannel Wiener filter from the true source images",
