@@ -137,3 +137,47 @@ def test_a_silent_stretch_keeps_the_planned_objects(short_blocks, method):
     for image in result.images.values():
         assert np.all(image[:, int(3.5 * RATE):int(5.5 * RATE)] == 0.0)
         assert np.any(image[:, : 2 * RATE])
+
+
+def test_streamed_images_are_the_returned_ones_and_a_failure_leaves_nothing(short_blocks, temporary_method,
+                                                                         tmp_path):
+    """``run(sink=...)`` into :class:`~shotoku.outputs.StagedImages` writes, block by block,
+    files equal to the images ``run`` returns; a method failing in a later block leaves the
+    output folder as it was."""
+    from shotoku import io
+    from shotoku.outputs import StagedImages
+
+    calls = []
+
+    def tilt(mixture, rate, *, fail_at=0):
+        calls.append(1)
+        if fail_at and len(calls) == fail_at:
+            raise RuntimeError("block failed")
+        return {"left": mixture * np.float32(0.25), "rest": mixture * np.float32(0.75)}
+
+    temporary_method("tilt-test", tilt, blocks="blocks")
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, RATE * 6 + 17)).astype(np.float32)
+    expected = separation.run(x, RATE, "tilt-test").images
+    staged = []
+
+    def sink(piece):
+        if not staged:
+            staged.append(StagedImages(tmp_path / "out", list(piece), RATE, 2, x.shape[1]))
+        staged[0].write(piece)
+
+    result = separation.run(x, RATE, "tilt-test", sink=sink)
+    assert result.images == {} and result.blocks["count"] == 5
+    paths = staged[0].commit({"method": "tilt-test"})
+    for name, path in paths.items():
+        audio, rate = io.load(path)
+        np.testing.assert_array_equal(audio, expected[name])
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    calls.clear()
+    staged.clear()
+    with pytest.raises(RuntimeError, match="block failed"):
+        try:
+            separation.run(x, RATE, "tilt-test", sink=sink, fail_at=3)
+        finally:
+            if staged:
+                staged[0].abort()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before
