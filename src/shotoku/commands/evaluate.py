@@ -61,6 +61,7 @@ def run(args) -> int:
     from ..evaluation import score
     from ..outputs import load_images
     from ..plotting import check_figure_path
+    from ..progress import stage
 
     for value, option in ((args.window, "--window"), (args.hop, "--hop")):
         if value is not None and not value > 0:
@@ -73,11 +74,13 @@ def run(args) -> int:
         folder = Path(args.json).parent
         if not folder.is_dir():
             raise OutputError(f"the folder of '{args.json}' does not exist; create it first")
+    stage(f"loading {args.refs} and {args.ests} ...")
     refs, rate = load_images(args.refs, "references")
     ests, est_rate = load_images(args.ests, "estimates")
     if est_rate != rate:
         raise MismatchError(f"estimates are at {est_rate} Hz but references at {rate} Hz; resample them to one rate")
     samples = check_lengths(refs, ests, args.refs, args.ests)
+    stage(f"scoring {len(ests)} estimate(s) against {len(refs)} reference(s) of {samples / rate:.0f} s ...")
     result = score(refs, ests, rate, match=args.match, window=args.window,
                    hop=None if args.hop is None else args.hop)
     for message in result.warnings:
