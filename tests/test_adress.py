@@ -122,8 +122,8 @@ def test_auto_start_reads_amplitude_panning_and_delays(scenes):
 def test_auto_start_follows_the_score(scenes, monkeypatch):
     mix, _ = scenes["20"]
     calls = []
-    real = adress_mod.pan_masks
-    monkeypatch.setattr(adress_mod, "pan_masks", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = adress_mod.pan_positions
+    monkeypatch.setattr(adress_mod, "pan_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
     adress(mix, RATE, sources=4, postfilter=False)
     assert not calls
     adress(scenes["20d"][0], RATE, sources=4, postfilter=False)

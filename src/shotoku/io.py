@@ -427,8 +427,8 @@ class AudioWriter:
 
     ``AudioWriter(path, rate, channels, frames)``; :meth:`write` the samples in order
     (float [shape=(channels, n)] each, ``frames`` in all), then :meth:`close`. The suffix of
-    ``path`` (or ``ext``, for a temporary name) picks the format as in :func:`save`. Float WAV is written by our own writer: the
-    ``fmt``, ``fact`` and ``data`` chunks only, sizes from ``frames`` up front (libsndfile adds a
+    ``path`` (or ``ext``, for a temporary name) picks the format as in :func:`save`. Float WAV is
+    written by our own writer: the ``fmt``, ``fact`` and ``data`` chunks only, sizes from ``frames`` up front (libsndfile adds a
     ``PEAK`` chunk with a time stamp, so the same audio written twice would give different bytes;
     here equal audio gives equal files). The other formats go through libsndfile, clipped to
     [-1, 1]. ``path`` is written in place: callers make it atomic (:func:`save`, a staging folder).
@@ -481,6 +481,13 @@ class AudioWriter:
         if self.written != self.frames:
             raise AudioContentError(f"'{self.path}' got {self.written} of its {self.frames} samples")
 
+    def abort(self) -> None:
+        """Close the file as it is, after an error (the caller removes it)."""
+        try:
+            self._file.close()
+        except Exception:  # noqa: BLE001  (closing what an error left half-written)
+            pass
+
     def __enter__(self):
         return self
 
@@ -488,7 +495,7 @@ class AudioWriter:
         if kind is None:
             self.close()
         else:
-            self._file.close()
+            self.abort()
 
 
 def save(path, audio: np.ndarray, rate: int, subtype: str | None = None, protect=()) -> Path:

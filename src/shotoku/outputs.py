@@ -218,10 +218,7 @@ class StagedImages:
     def abort(self) -> None:
         """Close every file and remove the staging folder (``folder`` keeps what it had)."""
         for writer in getattr(self, "writers", {}).values():
-            try:
-                writer._file.close()
-            except Exception:  # noqa: BLE001  (closing what an error left half-written)
-                pass
+            writer.abort()
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def __enter__(self):

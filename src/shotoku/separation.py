@@ -199,6 +199,8 @@ def _run_blocks(m, x: np.ndarray, rate: int, arguments: dict, bounds: list[int],
         pending, pending_lo = share, lo
     emit(pending)
     return fixed
+
+
 def run(mixture, rate: int, method: str | None = None, *, sink=None, **params) -> Separation:
     """Separate a mixture and say how: :func:`separate` plus the parameters used and the time.
 

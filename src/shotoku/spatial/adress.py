@@ -62,7 +62,7 @@ from ..registry import register
 from ..spectral import stft
 from ..panning import planned_objects
 from ..panning import positions as histogram_positions
-from .panmask import angle_masks, object_count, pan_masks, postfilter_and_name
+from .panmask import angle_masks, object_count, pan_positions, postfilter_and_name
 
 # At or above this score a mixture is treated as amplitude-panned (see amplitude_panning_score).
 AUTO_THRESHOLD = 0.4
@@ -199,22 +199,21 @@ def _check(start, mask, beta, n_fft, hop, width, positions) -> tuple:
     return positions
 
 
-def _objects(X, rate, sources, positions, start, mask, width, beta, n_fft, stage):
-    """ADRess's decisions and masks on a stereo STFT X: (start used, masks, positions found)."""
+def _place(X, rate, sources, positions, start, beta, n_fft):
+    """ADRess's decisions on a stereo STFT X: (start used, every bin's pan angle in degrees
+    [shape=(bins, frames)], the objects' positions)."""
     n = len(positions) if positions else object_count(sources, X)
     if not 1 <= n <= 45:
         raise ParameterError(f"adress separates 1 to 45 objects (2 degrees apart at least), got {n}")
     if start == "auto":
         start = "adress" if amplitude_panning_score(X, rate, n_fft) >= AUTO_THRESHOLD else "panmask"
-    spread = 0.35 if stage == "none" else 0.5
     if start == "panmask":
-        masks, found = pan_masks(X, n, positions, mask, width, spread)
+        angles, found = pan_positions(X, n, positions)
     else:
         index, height = azimuth_nulls(X, beta)
-        null_angles = azimuth_angles(beta).astype(np.float32)[index]
-        found = np.array(positions) if positions else histogram_positions(null_angles, height ** 2, n)
-        masks = angle_masks(null_angles, found, mask, width, spread)
-    return start, masks, found
+        angles = azimuth_angles(beta).astype(np.float32)[index]
+        found = np.array(positions) if positions else histogram_positions(angles, height ** 2, n)
+    return start, angles, found
 
 
 def plan(summary, rate, *, sources="auto", positions=(), width=0.0, mask="soft", beta=100, start="auto",
@@ -223,8 +222,8 @@ def plan(summary, rate, *, sources="auto", positions=(), width=0.0, mask="soft",
     separation, :func:`shotoku.separation.run`): {"positions": the objects' pan angles, "start"}."""
     positions = _check(start, mask, beta, n_fft, hop, width, positions)
     X = stft(np.asarray(summary, dtype=np.float32), n_fft=n_fft, hop=hop)
-    start, _, found = _objects(X, rate, sources, positions, start, mask, width, beta, n_fft,
-                               postfilter_stage(postfilter))
+    postfilter_stage(postfilter)  # checked here too: a bad stage fails before the blocks
+    start, _, found = _place(X, rate, sources, positions, start, beta, n_fft)
     return {**planned_objects(found), "start": start}
 
 
@@ -288,6 +287,8 @@ def adress(
     x = np.asarray(mixture, dtype=np.float32)
     X = stft(x, n_fft=n_fft, hop=hop)
     stage = postfilter_stage(postfilter)
-    _, masks, found = _objects(X, rate, sources, positions, start, mask, width, beta, n_fft, stage)
+    _, angles, found = _place(X, rate, sources, positions, start, beta, n_fft)
+    # with a post-filter stage, soft masks use the spread that starts it best
+    masks = angle_masks(angles, found, mask, width, 0.35 if stage == "none" else 0.5)
     return postfilter_and_name(X, masks, found, stage, rate=rate, n_fft=n_fft, hop=hop,
                                length=x.shape[-1], smooth_seconds=POSTFILTER_SECONDS, seed=seed)

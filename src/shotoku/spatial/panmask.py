@@ -82,13 +82,19 @@ def pan_masks(X, n, positions=(), mask="soft", width=0.0, spread=0.5, min_separa
     min_separation_deg: see :func:`shotoku.panning.positions`
     returns: (masks float32 [shape=(J, bins, frames)], positions in degrees [shape=(J,)])
     """
+    ang, pos = pan_positions(X, n, positions, min_separation_deg)
+    return angle_masks(ang, pos, mask, width, spread), pos
+
+
+def pan_positions(X, n, positions=(), min_separation_deg=4.0):
+    """The magnitude pan mask's positions, before any mask: (every bin's pan angle in degrees
+    [shape=(bins, frames)], the objects' positions in degrees [shape=(J,)]); arguments as
+    :func:`pan_masks`."""
     ang = bin_angles(X)
     if len(positions):
-        pos = np.asarray(positions, dtype=np.float64)
-    else:
-        power = np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2
-        pos = panning.positions(ang, power, n, min_separation_deg)
-    return angle_masks(ang, pos, mask, width, spread), pos
+        return ang, np.asarray(positions, dtype=np.float64)
+    power = np.abs(X[0]) ** 2 + np.abs(X[1]) ** 2
+    return ang, panning.positions(ang, power, n, min_separation_deg)
 
 
 #: ``sources="auto"``: a peak of the pan histogram counts as an object when its prominence is at
