@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MismatchError, ParameterError
-from .metrics import METRICS, Scores, SilentSourceWarning, bss_eval_images, match_sources, score_table
+from .metrics import METRICS, Scores, SilentSourceWarning, Sources, bss_eval_images, match_sources, score_table
 
 MATCHES = ("auto", "name", "sdr")
 
@@ -120,9 +120,9 @@ class Evaluation:
         return score_boxplots(path, self.references, self.scores)
 
 
-def _as_dict(sources, what: str) -> dict[str, np.ndarray]:
+def _as_dict(sources, what: str) -> dict:
     if isinstance(sources, dict):
-        out = {str(k): np.asarray(v) for k, v in sources.items()}
+        out = {str(k): v if hasattr(v, "read") else np.asarray(v) for k, v in sources.items()}
     else:
         arr = np.asarray(sources)
         out = {f"{what}_{j + 1}": arr[j] for j in range(arr.shape[0])}
@@ -131,30 +131,33 @@ def _as_dict(sources, what: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _stack(sources: dict[str, np.ndarray], what: str) -> np.ndarray:
-    shapes = {np.shape(v) for v in sources.values()}
+def _stack(sources: dict, what: str) -> Sources:
+    """The sources as one :class:`~shotoku.metrics.Sources` (nothing copied), all of one shape."""
+    shapes = {tuple(v.shape) if hasattr(v, "read") else np.shape(v) for v in sources.values()}
     if len(shapes) > 1:
-        detail = ", ".join(f"{k}: {np.shape(v)}" for k, v in sources.items())
+        detail = ", ".join(f"{k}: {tuple(np.shape(v) if not hasattr(v, 'read') else v.shape)}" for k, v in sources.items())
         raise MismatchError(f"{what}s differ in shape ({detail}); give images of one length and channel count")
-    arr = np.stack([np.asarray(v, dtype=np.float32) for v in sources.values()])
-    return arr[:, None] if arr.ndim == 2 else arr
+    return Sources(list(sources.values()))
 
 
 def score(references, estimates, rate: int, *, match: str = "auto", window: float = 1.0,
-          hop: float | None = None) -> Evaluation:
+          hop: float | None = None, progress: bool = False) -> Evaluation:
     """Pair estimates with references and score every pair with BSS Eval v4 (museval-compatible).
 
     Parameters
     ----------
     references: {name: float [shape=(channels, samples)]} true source images (an array
-        [shape=(sources, channels, samples)] is named ``reference_1`` ...)
-    estimates: {name: float [shape=(channels, samples)]}, at least as many as references, with
+        [shape=(sources, channels, samples)] is named ``reference_1`` ...); a value may be a
+        :class:`shotoku.io.AudioFile`, read a group of frames at a time (memory bounded
+        whatever the length)
+    estimates: {name: float [shape=(channels, samples)] or AudioFile}, with
         the references' channels and length (:class:`~shotoku.errors.MismatchError` otherwise:
         nothing is padded or cut, since every frame's filters depend on the whole track)
     rate: sample rate in Hz
     match: ``"auto"``, ``"name"`` or ``"sdr"`` (see the module docstring)
     window: frame length in seconds (1 s as museval/SiSEC; ``math.inf``: the whole track)
     hop: hop between frames in seconds (default: ``window``)
+    progress: show a progress bar (stage, percent, time left) on a terminal
 
     Returns
     -------
@@ -178,10 +181,10 @@ def score(references, estimates, rate: int, *, match: str = "auto", window: floa
             raise ParameterError(f"the {name} must be a positive number of seconds, got {value}")
     refs = _as_dict(references, "reference")
     ests = _as_dict(estimates, "estimate")
-    ref_arr = _stack(refs, "reference")
-    est_arr = _stack(ests, "estimate")
-    if est_arr.shape[1:] != ref_arr.shape[1:]:
-        (rc, rn), (ec, en) = ref_arr.shape[1:], est_arr.shape[1:]
+    ref_src = _stack(refs, "reference")
+    est_src = _stack(ests, "estimate")
+    if est_src.shape[1:] != ref_src.shape[1:]:
+        (rc, rn), (ec, en) = ref_src.shape[1:], est_src.shape[1:]
         if rc != ec:
             raise MismatchError(f"estimates have {ec} channel(s) but references {rc}; give the same channel count")
         raise MismatchError(
@@ -195,18 +198,20 @@ def score(references, estimates, rate: int, *, match: str = "auto", window: floa
             missing = [r for r in ref_names if not any(name_key(e) == name_key(r) for e in est_names)]
             raise MismatchError(f"no estimate named like reference(s) {', '.join(missing or ref_names)}; "
                                 "rename them or pair by SDR")
-        order = [int(i) for i in match_sources(ref_arr, est_arr, rate)[0]]  # -1: no estimate left
+        order = [int(i) for i in match_sources(ref_src, est_src, rate)[0]]  # -1: no estimate left
         pairing = "sdr"
     win = math.inf if math.isinf(window) else int(round(window * rate))
     hp = None if hop is None else (math.inf if math.isinf(hop) else int(round(hop * rate)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # a reference left without an estimate is scored against silence: NaN, and named below
-        paired = np.stack([est_arr[i] if i >= 0 else np.zeros_like(ref_arr[0]) for i in order])
-        scores = bss_eval_images(ref_arr, paired, rate, window=win, hop=hp)
-    messages = [f"reference '{r}' is silent all through: its scores are NaN" for r, x in refs.items() if not np.any(x)]
+        paired = Sources([est_src.tracks[i] if i >= 0 else None for i in order], length=ref_src.length,
+                         channels=ref_src.channels)
+        scores = bss_eval_images(ref_src, paired, rate, window=win, hop=hp, progress=progress)
+    ref_on, est_on = ref_src.active(), paired.active()
+    messages = [f"reference '{r}' is silent all through: its scores are NaN" for r, on in zip(ref_names, ref_on) if not on]
     messages += [f"estimate '{est_names[i]}' (paired with '{r}') is silent all through: its scores are NaN"
-                 for r, i in zip(ref_names, order) if i >= 0 and not np.any(ests[est_names[i]])]
+                 for r, i, on in zip(ref_names, order, est_on) if i >= 0 and not on]
     messages += [f"reference '{r}' has no estimate ({len(est_names)} estimate(s) for {len(ref_names)} "
                  "references): its scores are NaN" for r, i in zip(ref_names, order) if i < 0]
     for w in caught:

@@ -77,12 +77,13 @@ _READ_FRAMES = 1 << 18
 _SMALLEST_READ = 256
 
 
-def _read_decodable(path: Path) -> tuple[list[np.ndarray], int, int, bool]:
+def _read_decodable(path: Path, keep: bool = True) -> tuple[list[np.ndarray], int, int, bool, int]:
     """Every frame of a libsndfile-readable file up to the first undecodable one.
 
-    Returns (blocks float32 [shape=(frames, channels)], rate, declared frames, broken). After a
-    decoding error libsndfile's handle is unusable, so the file is opened again at the last good
-    frame and read in smaller pieces, down to :data:`_SMALLEST_READ` frames.
+    Returns (blocks float32 [shape=(frames, channels)] (none unless ``keep``: only counting),
+    rate, declared frames, broken, frames read). After a decoding error libsndfile's handle is
+    unusable, so the file is opened again at the last good frame and read in smaller pieces,
+    down to :data:`_SMALLEST_READ` frames.
     """
     import soundfile as sf
 
@@ -98,39 +99,39 @@ def _read_decodable(path: Path) -> tuple[list[np.ndarray], int, int, bool]:
                 while True:
                     b = f.read(size, dtype="float32", always_2d=True)
                     if b.shape[0] == 0:
-                        return blocks, rate, declared, False
-                    blocks.append(b)
+                        return blocks, rate, declared, False, done
+                    if keep:
+                        blocks.append(b)
                     done += b.shape[0]
         except (RuntimeError, sf.LibsndfileError):
             if size <= _SMALLEST_READ:
-                return blocks, rate, declared, True
+                return blocks, rate, declared, True, done
             size = max(_SMALLEST_READ, size // 8)
+
+
+def _warn_truncated(path: Path, frames: int, declared: int, broken: bool) -> None:
+    """A :class:`TruncatedAudioWarning` if the file holds fewer samples than its header says."""
+    if broken:
+        warnings.warn(f"'{path}' is cut off mid-stream; using the {frames} samples before the break",
+                      TruncatedAudioWarning, stacklevel=4)
+        return
+    declared_bytes = _wav_declared_bytes(path) if path.suffix.lower() == ".wav" else None
+    if declared_bytes is not None and declared_bytes[1] < declared_bytes[0]:
+        warnings.warn(f"'{path}' is cut off mid-stream ({declared_bytes[1]} of {declared_bytes[0]} data bytes); "
+                      "using the samples present", TruncatedAudioWarning, stacklevel=4)
+    elif 0 < frames < declared:
+        warnings.warn(f"'{path}' is cut off mid-stream", TruncatedAudioWarning, stacklevel=4)
 
 
 def _load_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        blocks, rate, declared, broken = _read_decodable(path)
+        blocks, rate, declared, broken, frames = _read_decodable(path)
     except sf.LibsndfileError as exc:
         raise _NotReadable(str(exc)) from None
-    if broken:
-        warnings.warn(
-            f"'{path}' is cut off mid-stream; using the {sum(len(b) for b in blocks)} samples before the break",
-            TruncatedAudioWarning,
-            stacklevel=3,
-        )
+    _warn_truncated(path, frames, declared, broken)
     data = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, 1), np.float32)
-    declared_bytes = _wav_declared_bytes(path) if path.suffix.lower() == ".wav" else None
-    if declared_bytes is not None and declared_bytes[1] < declared_bytes[0]:
-        warnings.warn(
-            f"'{path}' is cut off mid-stream ({declared_bytes[1]} of {declared_bytes[0]} data bytes); "
-            "using the samples present",
-            TruncatedAudioWarning,
-            stacklevel=3,
-        )
-    elif 0 < data.shape[0] < declared and not broken:
-        warnings.warn(f"'{path}' is cut off mid-stream", TruncatedAudioWarning, stacklevel=3)
     return np.ascontiguousarray(data.T), rate
 
 
@@ -281,6 +282,30 @@ def _last_frame_decodes(path: Path, frames: int) -> bool:
         return False
 
 
+def _describe_soundfile(path: Path) -> dict | None:
+    """:func:`info` of a file libsndfile reads (None if it cannot), ``declared`` frames added."""
+    import soundfile as sf
+
+    try:
+        i = sf.info(str(path))
+    except sf.LibsndfileError:
+        return None
+    if i.frames == 0:
+        raise InputFileError(f"'{path}' has a header but no samples")
+    frames, truncated = i.frames, not _last_frame_decodes(path, i.frames)
+    if truncated:  # the header's length is a promise the file does not keep: count
+        frames = _read_decodable(path, keep=False)[4]
+        if frames == 0:
+            raise InputFileError(f"'{path}' has a header but no decodable samples")
+    out = {
+        "path": str(path), "format": f"{i.format} {i.subtype}", "channels": i.channels,
+        "rate": i.samplerate, "samples": frames, "duration": frames / i.samplerate, "declared": i.frames,
+    }
+    if truncated:
+        out["truncated"] = True
+    return out
+
+
 def info(path) -> dict:
     """Describe an audio file without decoding all of it where the format allows.
 
@@ -290,27 +315,10 @@ def info(path) -> dict:
     """
     path = _check_path(path)
     if not _is_container(path):
-        import soundfile as sf
-
-        try:
-            i = sf.info(str(path))
-            if i.frames == 0:
-                raise InputFileError(f"'{path}' has a header but no samples")
-            frames, truncated = i.frames, not _last_frame_decodes(path, i.frames)
-            if truncated:  # the header's length is a promise the file does not keep: count
-                blocks, _, _, _ = _read_decodable(path)
-                frames = sum(len(b) for b in blocks)
-                if frames == 0:
-                    raise InputFileError(f"'{path}' has a header but no decodable samples")
-            out = {
-                "path": str(path), "format": f"{i.format} {i.subtype}", "channels": i.channels,
-                "rate": i.samplerate, "samples": frames, "duration": frames / i.samplerate,
-            }
-            if truncated:
-                out["truncated"] = True
+        out = _describe_soundfile(path)
+        if out is not None:
+            del out["declared"]
             return out
-        except sf.LibsndfileError:
-            pass
     try:
         arrays, sr = _load_av(path, None)
     except _NotReadable:
@@ -322,6 +330,64 @@ def info(path) -> dict:
         "path": str(path), "format": path.suffix.lstrip(".").upper(), "channels": a.shape[0],
         "rate": sr, "samples": a.shape[1], "duration": a.shape[1] / sr, "streams": len(arrays),
     }
+
+
+class AudioFile:
+    """An audio file read a range of samples at a time: memory for the range, not the file.
+
+    ``AudioFile(path)`` reads the header (a file cut off mid-stream is counted to its last
+    decodable sample, with a :class:`TruncatedAudioWarning`); ``shape`` is (channels, samples),
+    ``rate`` in Hz; :meth:`read` returns float32 [shape=(channels, stop − start)], as
+    :func:`load` would. Files libsndfile cannot read (MP4 containers, MUSDB ``.stem.mp4``) are
+    decoded whole when opened: FFmpeg seeks to packets, not samples. NaN or infinite samples
+    raise :class:`~shotoku.errors.AudioContentError` naming the file when they are read.
+    :class:`shotoku.metrics.Sources` takes these as tracks.
+    """
+
+    def __init__(self, path):
+        self.path = _check_path(path)
+        self._array, self._file = None, None
+        d = None if _is_container(self.path) else _describe_soundfile(self.path)
+        if d is None:
+            self._array, self.rate = load(self.path)
+            self.shape = self._array.shape
+            return
+        _warn_truncated(self.path, d["samples"], d["declared"], bool(d.get("truncated")))
+        self.rate = int(d["rate"])
+        self.shape = (int(d["channels"]), int(d["samples"]))
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (clipped to the file) [shape=(channels, n)], float32."""
+        start, stop = max(int(start), 0), min(int(stop), self.shape[1])
+        if self._array is not None:
+            return self._array[:, start:max(start, stop)]
+        if stop <= start:
+            return np.zeros((self.shape[0], 0), np.float32)
+        if self._file is None:
+            import soundfile as sf
+
+            self._file = sf.SoundFile(str(self.path))
+        self._file.seek(start)
+        out = self._file.read(stop - start, dtype="float32", always_2d=True).T
+        if out.shape[1] < stop - start:
+            raise InputFileError(f"'{self.path}' changed while it was read (it ends at sample {start + out.shape[1]})")
+        if not np.all(np.isfinite(out)):
+            raise AudioContentError(f"'{self.path}' contains NaN or infinite samples; repair or re-export it")
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_file": None}
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown)
+            pass
 
 
 def _umask() -> int:

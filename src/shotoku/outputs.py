@@ -312,26 +312,36 @@ def image_files(folder, what: str = "sources") -> dict[str, Path]:
     return files
 
 
-def load_images(folder, what: str = "sources") -> tuple[dict[str, np.ndarray], int]:
-    """Read a folder of per-source files (:func:`image_files`): ({name: float32 (C, N)}, rate).
+def open_images(folder, what: str = "sources") -> tuple[dict, int]:
+    """Open a folder of per-source files (:func:`image_files`) to be read a range at a time:
+    ({name: :class:`~shotoku.io.AudioFile`}, rate); nothing is decoded yet but the headers.
 
     Every file must have the same rate and channel count (:class:`~shotoku.errors.MismatchError`
     names the odd one out); lengths may differ (the caller decides).
     """
     from .errors import MismatchError
-    from .io import load
+    from .io import AudioFile
 
-    images: dict[str, np.ndarray] = {}
-    rate = None
-    first = None
+    images: dict = {}
+    rate, first = None, None
     for name, path in image_files(folder, what).items():
-        audio, r = load(path)
-        if rate is not None and r != rate:
-            raise MismatchError(f"{what} file '{path.name}' is at {r} Hz but '{first.name}' at {rate} Hz; "
+        audio = AudioFile(path)
+        if rate is not None and audio.rate != rate:
+            raise MismatchError(f"{what} file '{path.name}' is at {audio.rate} Hz but '{first.name}' at {rate} Hz; "
                                 "resample them to one rate")
         if images and audio.shape[0] != next(iter(images.values())).shape[0]:
             raise MismatchError(f"{what} file '{path.name}' has {audio.shape[0]} channel(s) but '{first.name}' "
                                 f"{next(iter(images.values())).shape[0]}; give all the same channel count")
-        rate, first = r, first or path
+        rate, first = audio.rate, first or path
         images[name] = audio
     return images, int(rate)
+
+
+def load_images(folder, what: str = "sources") -> tuple[dict[str, np.ndarray], int]:
+    """Read a folder of per-source files (:func:`open_images`), whole: ({name: float32 (C, N)}, rate)."""
+    files, rate = open_images(folder, what)
+    images = {}
+    for name, f in files.items():
+        images[name] = f.read(0, f.shape[1])
+        f.close()
+    return images, rate

@@ -59,7 +59,7 @@ def report(result, refs_label: str, ests_label: str, samples: int) -> None:
 def run(args) -> int:
     from ..errors import MismatchError, OutputError, ParameterError
     from ..evaluation import score
-    from ..outputs import load_images
+    from ..outputs import open_images
     from ..plotting import check_figure_path
     from ..progress import stage
 
@@ -74,15 +74,14 @@ def run(args) -> int:
         folder = Path(args.json).parent
         if not folder.is_dir():
             raise OutputError(f"the folder of '{args.json}' does not exist; create it first")
-    stage(f"loading {args.refs} and {args.ests} ...")
-    refs, rate = load_images(args.refs, "references")
-    ests, est_rate = load_images(args.ests, "estimates")
+    refs, rate = open_images(args.refs, "references")  # read a group of frames at a time while scoring
+    ests, est_rate = open_images(args.ests, "estimates")
     if est_rate != rate:
         raise MismatchError(f"estimates are at {est_rate} Hz but references at {rate} Hz; resample them to one rate")
     samples = check_lengths(refs, ests, args.refs, args.ests)
     stage(f"scoring {len(ests)} estimate(s) against {len(refs)} reference(s) of {samples / rate:.0f} s ...")
     result = score(refs, ests, rate, match=args.match, window=args.window,
-                   hop=None if args.hop is None else args.hop)
+                   hop=None if args.hop is None else args.hop, progress=True)
     for message in result.warnings:
         print(f"shotoku: warning: {message}", file=sys.stderr)
     report(result, args.refs, args.ests, samples)

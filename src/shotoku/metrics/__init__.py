@@ -9,7 +9,9 @@
 - :func:`median_over_frames`, :func:`median_over_tracks`: the SiSEC 2018 aggregation;
 - :func:`score_table`, :func:`museval_json`, :func:`write_museval_json`: tables and museval's JSON;
 - :func:`prepare_pair`: the input checks all of them run (layout, channels, equal lengths unless
-  ``pad=True``), for callers that validate before scoring.
+  ``pad=True``), for callers that validate before scoring;
+- :class:`Sources`: inputs read a range at a time, from arrays or files
+  (:class:`shotoku.io.AudioFile`), so that a long track is scored in bounded memory.
 
 Example
 -------
@@ -25,12 +27,12 @@ array([20., 20.])
 from .aggregate import median_over_frames, median_over_tracks
 from . import bsseval
 from .bsseval import *  # noqa: F403  (its __all__: the BSS Eval functions, constants, warnings)
-from .inputs import prepare_pair
+from .inputs import Sources, prepare_pair, prepare_sources
 from .matching import framewise_sdr, match_sources, si_sdr
 from .report import museval_json, score_table, write_museval_json
 
 __all__ = [
     *bsseval.__all__,
-    "framewise_sdr", "match_sources", "median_over_frames", "median_over_tracks", "museval_json", "prepare_pair",
-    "score_table", "si_sdr", "write_museval_json",
+    "Sources", "framewise_sdr", "match_sources", "median_over_frames", "median_over_tracks", "museval_json",
+    "prepare_pair", "prepare_sources", "score_table", "si_sdr", "write_museval_json",
 ]

@@ -69,16 +69,9 @@ import numpy as np
 import scipy.fft
 
 from ..errors import ParameterError
-from .inputs import check_finite, check_rate, prepare_pair
-from .spectra import (
-    FrameSpectra,
-    boundary_correlations,
-    column_dot,
-    lag_correlations,
-    segment,
-    split,
-    workers,
-)
+from ..progress import bar
+from .inputs import Sources, check_finite, check_rate, prepare_sources
+from .spectra import FrameSpectra, boundary_correlations, column_dot, split, track_correlations, workers
 from .toeplitz import one_blas_thread, solve_block_toeplitz, solve_dense
 
 __all__ = [
@@ -204,9 +197,9 @@ def _warn_silent(silent: np.ndarray, n_refs: int) -> None:
         )
 
 
-def _whole_activity(refs: np.ndarray, ests: np.ndarray) -> np.ndarray:
+def _whole_activity(refs: Sources, ests: Sources) -> np.ndarray:
     """bool [shape=(refs + ests,)]: the channel sum is non-zero somewhere (museval's silence test)."""
-    return np.concatenate([np.any(x.sum(axis=1, dtype=np.float64) != 0, axis=-1) for x in (refs, ests)])
+    return np.concatenate([refs.active(), ests.active()])
 
 
 def _tiles(n_samples: int, starts: np.ndarray, length: int, hop, filters_len: int) -> bool:
@@ -466,8 +459,8 @@ def _decompose(*args, **kwargs) -> tuple[dict[str, np.ndarray], bool]:
 
 
 def _decompose_work(
-    refs: np.ndarray,
-    ests: np.ndarray,
+    refs: Sources,
+    ests: Sources,
     starts: np.ndarray,
     length: int,
     hop,
@@ -475,8 +468,12 @@ def _decompose_work(
     filters_len: int,
     regularisation: float,
     need_own_error: bool = False,
+    progress: bool = False,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Energies of the BSS Eval terms in every frame for every (reference j, estimate k) pair.
+
+    refs, ests: :class:`~shotoku.metrics.inputs.Sources` of one length, read a group of frames
+    at a time: what is held is the spectra of one group (:data:`_CACHE_BYTES`), not the tracks.
 
     Returns ({name: float64 [shape=(pairs, frames)]}, rank deficient?) with names ``target``
     ‖s_j‖², ``estimate`` ‖ŝ_k‖², ``error`` ‖ŝ_k − s_j‖² (identity pairs only), ``own`` ‖P_j‖²,
@@ -500,10 +497,13 @@ def _decompose_work(
     stats = None
 
     tiled = _tiles(N, starts, length, hop, L)
+    n_seg = -(-N // length)
+    # one unit per frame transformed: the correlation pass (when tiled) and the projection pass
+    shown = bar(desc="scoring", total=n_frames + (n_seg if tiled and n_seg > group else 0), unit="frame",
+                show=progress)
     if tiled:
         # Correlations from the frame spectra: segments back to back (the frames, then the
         # dropped tail), plus the pairs that straddle a boundary.
-        n_seg = -(-N // length)
         seg_starts = np.arange(n_seg) * length
         acc = np.zeros((m, S * C, bins), dtype=np.complex128)  # bins last, for the inverse FFT
         parts = []
@@ -522,6 +522,8 @@ def _decompose_work(
             split(correlate, bins)
             if n_seg <= group:
                 kept = Z
+            else:
+                shown.update(len(seg))
         stats = _join_stats(parts)
         active_all = stats["active"].any(axis=1)
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}
@@ -535,10 +537,7 @@ def _decompose_work(
         check_finite(stats["energy"])
 
     def blocked() -> np.ndarray:
-        r_sig = np.ascontiguousarray(refs, dtype=np.float64).reshape(m, N)
-        e_sig = np.zeros((K, C, N))
-        segment(ests, 0, N, e_sig)
-        return lag_correlations(r_sig, np.concatenate([r_sig, e_sig.reshape(K * C, N)]), L)
+        return track_correlations(refs, ests, L)
 
     if not tiled:
         r = blocked()
@@ -558,6 +557,8 @@ def _decompose_work(
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)
         dots[:, :, g0 : g0 + len(sel)] = _project(Z, M, J, pairs, need_own_error)
+        shown.update(len(sel))
+    shown.close()
     if stats is None:
         stats = _join_stats(parts)
 
@@ -609,6 +610,7 @@ def bss_eval_images(
     filters_len: int = FILTER_LENGTH,
     regularisation: float = REGULARISATION,
     pad: bool = False,
+    progress: bool = False,
 ) -> Scores:
     """BSS Eval v4 image metrics (SDR, ISR, SIR, SAR) per source and per frame.
 
@@ -621,9 +623,11 @@ def bss_eval_images(
     Parameters
     ----------
     references: [shape=(sources, channels, samples)] true source images (mono may be
-        [shape=(sources, samples)]); any float dtype, computed in float64
-    estimates: [shape=(sources, channels, samples)]; estimate ``j`` is scored against reference
-        ``j``; as long as the references unless ``pad``
+        [shape=(sources, samples)]); any float dtype, computed in float64; or a
+        :class:`~shotoku.metrics.Sources` (files read a group of frames at a time: memory for
+        the group, not the track)
+    estimates: [shape=(sources, channels, samples)] or :class:`~shotoku.metrics.Sources`;
+        estimate ``j`` is scored against reference ``j``; as long as the references unless ``pad``
     rate: sample rate in Hz (frame times; default window)
     window: frame length in samples; default ``rate`` (1 s); ``math.inf`` scores the whole track
         as one frame
@@ -634,6 +638,7 @@ def bss_eval_images(
         diagonal of the Gram matrix; 0: no regularisation
     pad: cut or zero-pad the estimates to the references' length, as ``museval.evaluate`` does;
         by default estimates of another length are refused
+    progress: a progress bar over the frames on a terminal (:func:`shotoku.progress.bar`)
 
     Returns
     -------
@@ -658,14 +663,15 @@ def bss_eval_images(
     ((2, 2), True)
     """
     rate = check_rate(rate)
-    refs, ests = prepare_pair(references, estimates, pad=pad)
+    refs, ests = prepare_sources(references, estimates, pad=pad)
     window = rate if window is None else window
     hop = window if hop is None else hop
     if math.isinf(hop):
         hop = window
     starts, length = frame_starts(refs.shape[-1], window, hop)
     pairs = [(j, j) for j in range(refs.shape[0])]
-    en, deficient = _decompose(refs, ests, starts, length, hop, pairs, filters_len, regularisation)
+    en, deficient = _decompose(refs, ests, starts, length, hop, pairs, filters_len, regularisation,
+                               progress=progress)
     if deficient:
         _rank_warning()
     J = refs.shape[0]
@@ -737,7 +743,7 @@ def bss_eval_sources(
     from scipy.optimize import linear_sum_assignment
 
     unit = 1.0 if rate is None else check_rate(rate)
-    refs, ests = prepare_pair(references, estimates, pad=pad)
+    refs, ests = prepare_sources(references, estimates, pad=pad)
     J = refs.shape[0]
     dead = ~_whole_activity(refs, ests)  # silent all through: NaN, and no frame blanked for them
     _warn_silent(dead, J)
@@ -757,11 +763,12 @@ def bss_eval_sources(
     for f, start in enumerate(starts):
         x = np.zeros((J, refs.shape[1], length))
         e = np.zeros_like(x)
-        segment(refs, start, length, x)
-        segment(ests, start, length, e)
-        if not (_whole_activity(x, e) | dead).all():
+        refs.read(start, length, x)
+        ests.read(start, length, e)
+        x_s, e_s = Sources.of(x), Sources.of(e)
+        if not (_whole_activity(x_s, e_s) | dead).all():
             continue
-        en, deficient = _decompose(x, e, one, length, length, pairs, filters_len, regularisation, True)
+        en, deficient = _decompose(x_s, e_s, one, length, length, pairs, filters_len, regularisation, True)
         deficient_any |= deficient
         sdr[:, f] = _db(en["own"], en["own_error"])[:, 0]
         sir[:, f] = _db(en["own"], en["interf"])[:, 0]

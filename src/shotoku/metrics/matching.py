@@ -17,7 +17,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .aggregate import median_over_frames
 from .bsseval import frame_starts
-from .inputs import check_rate, prepare_pair
+from .inputs import Sources, check_finite, check_rate, prepare_pair, prepare_sources
 
 __all__ = ["framewise_sdr", "match_sources", "si_sdr"]
 
@@ -26,17 +26,11 @@ __all__ = ["framewise_sdr", "match_sources", "si_sdr"]
 _SDR_CLIP = 300.0
 
 
-def _frames(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """float64 view or copy [shape=(S, C, frames, length)] of x [shape=(S, C, N)] (zero past N)."""
-    S, C, n = x.shape
-    if len(starts) > 1 and np.all(np.diff(starts) == length) and starts[0] + len(starts) * length <= n:
-        s0 = starts[0]
-        out = x[..., s0 : s0 + len(starts) * length].reshape(S, C, len(starts), length)
-        return out.astype(np.float64, copy=False)
-    out = np.zeros((S, C, len(starts), length))
+def _frames(x: Sources, starts: np.ndarray, length: int) -> np.ndarray:
+    """float64 [shape=(S, C, frames, length)]: the frames of x at ``starts`` (zero past its end)."""
+    out = np.empty(x.shape[:2] + (len(starts), length))
     for i, s0 in enumerate(starts):
-        seg = x[..., s0 : s0 + length]
-        out[:, :, i, : seg.shape[-1]] = seg
+        x.read(s0, length, out[:, :, i])
     return out
 
 
@@ -52,8 +46,10 @@ def framewise_sdr(
 
     Parameters
     ----------
-    references: [shape=(J, channels, samples)] (or [shape=(J, samples)] for mono)
-    estimates: [shape=(K, channels, samples)], as long as the references
+    references: [shape=(J, channels, samples)] (or [shape=(J, samples)] for mono), or
+        :class:`~shotoku.metrics.Sources` (read a few frames at a time)
+    estimates: [shape=(K, channels, samples)] or :class:`~shotoku.metrics.Sources`, as long as
+        the references
     rate: sample rate in Hz (default window)
     window, hop: frame length and hop in samples; default ``rate`` (1 s), as museval
     pad: cut or zero-pad the estimates to the references' length instead of refusing another
@@ -78,7 +74,7 @@ def framewise_sdr(
            [20. , -3.5]])
     """
     rate = check_rate(rate)
-    refs, ests = prepare_pair(references, estimates, pad=pad, same_count=False, finite=True)
+    refs, ests = prepare_sources(references, estimates, pad=pad, same_count=False)
     window = rate if window is None else window
     hop = window if hop is None else hop
     starts, length = frame_starts(refs.shape[-1], window, hop)
@@ -90,6 +86,8 @@ def framewise_sdr(
         xe = _frames(ests, sel, length)
         energy_r = np.einsum("jcft,jcft->jf", xr, xr)
         energy_e = np.einsum("kcft,kcft->kf", xe, xe)
+        check_finite(energy_r, "references")
+        check_finite(energy_e, "estimates")
         a = xr.transpose(2, 0, 1, 3).reshape(len(sel), J, -1)  # (f, J, C·t)
         b = xe.transpose(2, 0, 1, 3).reshape(len(sel), K, -1)
         cross = (a @ b.transpose(0, 2, 1)).transpose(1, 2, 0)  # (J, K, f)

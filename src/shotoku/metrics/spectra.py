@@ -34,13 +34,6 @@ def split(fn, n: int, parts: int | None = None) -> list:
         return list(pool.map(lambda i: fn(bounds[i], bounds[i + 1], i), range(parts)))
 
 
-def segment(x: np.ndarray, start: int, length: int, out: np.ndarray) -> None:
-    """out[..., :length] = x[..., start:start+length] in float64, zeros past the end of x."""
-    n = max(0, min(length, x.shape[-1] - start))
-    out[..., :n] = x[..., start : start + n]
-    out[..., n:length] = 0.0
-
-
 def lag_correlations(u: np.ndarray, v: np.ndarray, lags: int) -> np.ndarray:
     """``r[k, p, q] = Σ_n u[p, n] v[q, n + k]`` for k = 0..lags-1 (zero outside the signals).
 
@@ -68,13 +61,13 @@ def lag_correlations(u: np.ndarray, v: np.ndarray, lags: int) -> np.ndarray:
     return scipy.fft.irfft(acc, n=nfft, axis=0, workers=workers())[:lags]
 
 
-def boundary_correlations(signals: list[np.ndarray], m: int, ends: np.ndarray, lags: int) -> np.ndarray:
+def boundary_correlations(signals: list, m: int, ends: np.ndarray, lags: int) -> np.ndarray:
     """Lag correlations of pairs that straddle segment boundaries (``n < end <= n + k``).
 
-    signals: arrays [shape=(S_i, C, N_i)] (references first; the first ``m`` channels in all are
-    the left factor), ends: boundary positions -> float64 [shape=(lags, m, Q)] summed over
-    boundaries. Only the last ``lags − 1`` samples before and the first ``lags − 1`` after each
-    boundary take part.
+    signals: :class:`~shotoku.metrics.inputs.Sources` [shape=(S_i, C, N)] (references first; the
+    first ``m`` channels in all are the left factor), ends: boundary positions -> float64
+    [shape=(lags, m, Q)] summed over boundaries. Only the last ``lags − 1`` samples before and
+    the first ``lags − 1`` after each boundary take part.
     """
     h = lags - 1
     nfft = scipy.fft.next_fast_len(2 * h + 1, real=True)
@@ -85,19 +78,46 @@ def boundary_correlations(signals: list[np.ndarray], m: int, ends: np.ndarray, l
         q = 0
         for x in signals:
             rows = x.shape[0] * x.shape[1]
-            segment(x, end - h, h, tails[i, q : q + rows].reshape(x.shape[0], x.shape[1], nfft))
-            segment(x, end, h, heads[i, q : q + rows, h:].reshape(x.shape[0], x.shape[1], nfft - h))
+            x.read(end - h, h, tails[i, q : q + rows].reshape(x.shape[0], x.shape[1], nfft))
+            x.read(end, h, heads[i, q : q + rows, h:].reshape(x.shape[0], x.shape[1], nfft - h))
             q += rows
     tf = scipy.fft.rfft(tails[:, :m], axis=-1).transpose(2, 1, 0)  # (bins, m, boundaries)
     hf = scipy.fft.rfft(heads, axis=-1).transpose(2, 0, 1)  # (bins, boundaries, Q)
     return scipy.fft.irfft(np.conj(tf) @ hf, n=nfft, axis=0)[:lags]
 
 
+#: Samples per piece when whole-track correlations are summed piece by piece (24 s at 44.1 kHz).
+PIECE = 1 << 20
+
+
+def track_correlations(refs, ests, lags: int) -> np.ndarray:
+    """``r[k, p, q] = Σ_n x[p, n] y[q, n + k]`` over whole tracks, p over the reference channels
+    and q over [references, estimates] (:class:`~shotoku.metrics.inputs.Sources`), k < lags ->
+    float64 [shape=(lags, J·C, (J+K)·C)]. Read and correlated :data:`PIECE` samples at a time
+    (:func:`lag_correlations`), plus the pairs across the pieces' boundaries
+    (:func:`boundary_correlations`): memory for a piece, not the track."""
+    (J, C, N), K = refs.shape, ests.shape[0]
+    m = J * C
+    r = np.zeros((lags, m, (J + K) * C))
+    buf = np.empty((J + K, C, min(PIECE, N)))
+    for start in range(0, N, PIECE):
+        n = min(PIECE, N - start)
+        refs.read(start, n, buf[:J])
+        ests.read(start, n, buf[J:])
+        flat = buf[..., :n].reshape((J + K) * C, n)
+        r += lag_correlations(flat[:m], flat, lags)
+    ends = np.arange(PIECE, N, PIECE)
+    if len(ends):
+        r += boundary_correlations([refs, ests], m, ends, lags)
+    return r
+
+
 class FrameSpectra:
     """Frame spectra and framewise time-domain statistics of references and estimates.
 
-    Frames ``[start, start + length)`` are zero-padded to ``nfft`` and transformed a few at a time
-    (in threads); the spectra stay in the transform's own layout, one chunk
+    Frames ``[start, start + length)`` of references and estimates
+    (:class:`~shotoku.metrics.inputs.Sources`, read a frame at a time) are zero-padded to
+    ``nfft`` and transformed a few at a time (in threads); the spectra stay in the transform's own layout, one chunk
     [shape=(frames_in_chunk, S, C, bins)] per call, so that nothing is transposed across the
     whole array. :meth:`Spectra.block` gathers a block of bins for all frames into the layout of
     the per-frequency matrix products, [shape=(bins_in_block, frames, S, C)], small enough to
@@ -106,7 +126,7 @@ class FrameSpectra:
 
     _SUB = 2  # frames per FFT call (keeps temporaries small and reused)
 
-    def __init__(self, refs: np.ndarray, ests: np.ndarray, length: int, nfft: int):
+    def __init__(self, refs, ests, length: int, nfft: int):
         self.refs, self.ests = refs, ests
         self.J, self.C = refs.shape[:2]
         self.S = self.J + ests.shape[0]
@@ -152,14 +172,9 @@ class FrameSpectra:
         J, S, C, length = self.J, self.S, self.C, self.length
         n = len(sub)
         buf, scratch, diff = (b[:n] for b in bufs)
-        for x, rows in ((self.refs, slice(0, J)), (self.ests, slice(J, S))):
-            s0 = sub[0]
-            if np.all(np.diff(sub) == length) and s0 + n * length <= x.shape[-1]:
-                frames = x[..., s0 : s0 + n * length].reshape(-1, C, n, length)
-                buf[:, rows, :, :length] = frames.transpose(2, 0, 1, 3)
-            else:
-                for i, start in enumerate(sub):
-                    segment(x, start, length, buf[i, rows])
+        for i, start in enumerate(sub):
+            self.refs.read(start, length, buf[i, :J])
+            self.ests.read(start, length, buf[i, J:])
         if st is not None:
             x = buf[..., :length]
             fr = slice(i0, i0 + n)
