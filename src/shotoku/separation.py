@@ -130,9 +130,14 @@ def summary_excerpt(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _slice_references(references, a: int, b: int):
+    """Samples a:b of an oracle's references: arrays are sliced, files
+    (:class:`~shotoku.io.AudioFile`) read, so that a block holds only its own span."""
+    def part(v):
+        return v.read(a, b) if hasattr(v, "read") else np.asarray(v)[..., a:b]
+
     if isinstance(references, dict):
-        return {k: np.asarray(v)[..., a:b] for k, v in references.items()}
-    return np.asarray(references)[..., a:b]
+        return {k: part(v) for k, v in references.items()}
+    return part(references)
 
 
 class _Collect:
@@ -231,6 +236,8 @@ def run(mixture, rate: int, method: str | None = None, *, sink=None, **params) -
     if len(bounds) > 2:
         arguments = {**arguments, **_run_blocks(m, x, rate, arguments, bounds, emit)}
     else:
+        if m.needs_references:
+            arguments = {**arguments, "references": _slice_references(arguments["references"], 0, x.shape[1])}
         emit(check_images(name, m.func(x, rate, **arguments), x.shape))
     seconds = time.perf_counter() - t0
     images = collect.images

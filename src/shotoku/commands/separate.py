@@ -75,15 +75,16 @@ def parse_params(method, pairs) -> dict:
 
 
 def load_references(folder, rate: int, shape) -> tuple[dict, list[Path]]:
-    """Reference images of a folder for an oracle: ({name: (C, N)}, files), checked against the mixture."""
+    """Reference images of a folder for an oracle, checked against the mixture: ({name:
+    :class:`~shotoku.io.AudioFile`}, files); a long separation reads them a block at a time."""
     from ..errors import MismatchError
-    from ..outputs import image_files, load_images
+    from ..outputs import image_files, open_images
 
-    refs, r = load_images(folder, "references")
+    refs, r = open_images(folder, "references")
     if r != rate:
         raise MismatchError(f"references in '{folder}' are at {r} Hz, the mixture at {rate} Hz; resample them")
     for name, a in refs.items():
-        if a.shape != tuple(shape):
+        if tuple(a.shape) != tuple(shape):
             raise MismatchError(f"reference '{name}' is {a.shape[0]} channel(s) x {a.shape[1]} samples, the mixture "
                                 f"{shape[0]} x {shape[1]}; give references that match the mixture")
     return refs, list(image_files(folder, "references").values())

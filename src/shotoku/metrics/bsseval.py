@@ -509,6 +509,7 @@ def _decompose_work(
         parts = []
         for g0 in range(0, n_seg, group):
             seg = seg_starts[g0 : g0 + group]
+            Z = None  # the previous group's spectra go before this group's are made
             Z, st = frames.transform(seg, stats=True)
             parts.append(st)
 
@@ -549,11 +550,13 @@ def _decompose_work(
 
     dots = np.empty((len(_DOTS), len(pairs), n_frames))
     parts = []
+    Z = None
     for g0 in range(0, n_frames, group):
         sel = starts[g0 : g0 + group]
         if kept is not None:
             Z = kept if kept.frames == n_frames else kept.first(n_frames)
         else:
+            Z = None
             Z, st = frames.transform(sel, stats=stats is None)
             parts.append(st)
         dots[:, :, g0 : g0 + len(sel)] = _project(Z, M, J, pairs, need_own_error)
