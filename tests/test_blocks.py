@@ -125,6 +125,27 @@ def test_oracles_are_separated_block_by_block_with_their_references_sliced(short
     assert min(v["SDR"] for v in medians.values()) > 10.0
 
 
+def test_oracle_references_from_files_are_read_a_block_at_a_time(short_blocks, tmp_path, monkeypatch):
+    """References given as files (what ``separate --references DIR`` passes) are read per block,
+    never whole, and separate exactly as the arrays do; ``evaluate``'s path scores the files."""
+    from shotoku import io
+
+    scene = _scene(5.0)
+    files = {k: io.AudioFile(io.save(tmp_path / f"{k}.wav", v, RATE)) for k, v in scene.references.items()}
+    spans = []
+    real_read = io.AudioFile.read
+    monkeypatch.setattr(io.AudioFile, "read", lambda self, a, b: spans.append(b - a) or real_read(self, a, b))
+    from_files = separation.run(scene.mixture, RATE, "oracle-irm", references=files)
+    assert spans and max(spans) <= int((1.5 + 2 * 1.0) * RATE)  # a block and its context
+    from_arrays = separation.run(scene.mixture, RATE, "oracle-irm", references=scene.references)
+    for k in scene.references:
+        np.testing.assert_array_equal(from_files.images[k], from_arrays.images[k])
+    a = score(files, from_arrays.images, RATE).scores
+    b = score(scene.references, from_arrays.images, RATE).scores
+    np.testing.assert_allclose(a.sdr, b.sdr, atol=1e-6)
+    np.testing.assert_allclose(a.sar, b.sar, atol=1e-6)
+
+
 @pytest.mark.parametrize("method", ["adress", "duet", "projet"])
 def test_a_silent_stretch_keeps_the_planned_objects(short_blocks, method):
     """A block that is silent from end to end (a long pause in a song) gives silent images under

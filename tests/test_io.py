@@ -95,3 +95,41 @@ def test_float_wav_is_byte_reproducible(tmp_path):
     assert a == b
     y, _ = io.load(tmp_path / "a.wav")
     np.testing.assert_array_equal(y, x)
+
+
+def test_audio_file_reads_ranges_as_load_reads_the_whole(tmp_path):
+    x = _noise(n=30000)
+    wav = io.save(tmp_path / "a.wav", x, 44100)
+    flac = tmp_path / "a.flac"
+    io.save(flac, np.clip(x, -1, 1), 44100)
+    for path in (wav, flac):
+        whole, rate = io.load(path)
+        f = io.AudioFile(path)
+        assert f.shape == whole.shape and f.rate == rate
+        np.testing.assert_array_equal(f.read(12345, 20000), whole[:, 12345:20000])
+        assert f.read(29990, 40000).shape == (2, 10)  # clipped to the file
+        assert f.read(-5, 3).shape == (2, 3)
+        f.close()
+
+
+def test_audio_file_of_a_cut_or_damaged_file(tmp_path):
+    x = _noise(n=44100)
+    data = io.save(tmp_path / "a.wav", x, 44100).read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        f = io.AudioFile(cut)
+    assert any(issubclass(i.category, io.TruncatedAudioWarning) for i in w)
+    assert 0 < f.shape[1] < x.shape[1]
+    np.testing.assert_array_equal(f.read(0, f.shape[1]), x[:, : f.shape[1]])
+    bad = tmp_path / "bad.wav"
+    y = x.copy()
+    y[1, 30000] = np.nan
+    import soundfile as sf
+
+    sf.write(str(bad), y.T, 44100, subtype="FLOAT")  # io.save refuses NaN: write it behind its back
+    f = io.AudioFile(bad)
+    assert f.read(0, 1000).shape == (2, 1000)  # what is clean reads
+    with pytest.raises(AudioContentError, match="bad.wav.*NaN"):
+        f.read(29000, 31000)

@@ -383,3 +383,51 @@ def test_single_source_has_no_interference():
     refs = CASES.full_rank_scene(rng, 1, 16000)
     s = bss_eval_images(refs, refs + 0.1 * rng.standard_normal(refs.shape), 8000)
     assert np.all(np.isinf(s.sir)) and np.all(np.isfinite(s.sar))  # museval gives +inf too
+
+
+def test_sources_read_ranges_with_museval_padding():
+    from shotoku.metrics import Sources
+
+    a = np.arange(10, dtype=np.float32).reshape(1, 10)
+    s = Sources([a, np.ones((1, 4)), None], length=8)
+    out = np.full((3, 1, 6), 7.0)
+    s.read(-2, 6, out)
+    assert out[0, 0].tolist() == [0, 0, 0, 1, 2, 3]
+    assert out[1, 0].tolist() == [0, 0, 1, 1, 1, 1]
+    assert out[2, 0].tolist() == [0] * 6
+    s.read(6, 6, out)
+    assert out[0, 0].tolist() == [6, 7, 0, 0, 0, 0]  # cut at the length asked for
+    assert s.active().tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("hop", [None, 0.5])
+def test_scoring_files_a_range_at_a_time_equals_scoring_arrays(tmp_path, monkeypatch, hop):
+    """Files are read a frame (or a piece) at a time, never whole, and score as the arrays do."""
+    from shotoku import io
+    from shotoku.metrics import Sources, bsseval, inputs
+
+    rate = 8000
+    rng = np.random.default_rng(3)
+    refs = 0.1 * rng.standard_normal((3, 2, 7 * rate + 123))
+    refs[:, 1] += 0.4 * refs[:, 0]
+    refs[2, 1] = refs[2, 0]  # a rank-deficient reference: the reduced path, through files too
+    ests = refs + 0.3 * refs[[1, 2, 0]] + 0.01 * rng.standard_normal(refs.shape)
+    refs, ests = refs.astype(np.float32), ests.astype(np.float32)
+    hop_n = None if hop is None else int(hop * rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficientWarning)
+        whole = bss_eval_images(refs, ests, rate, hop=hop_n)
+    files = [[io.save(tmp_path / f"{what}{j}.wav", x[j], rate) for j in range(3)] for what, x in (("r", refs), ("e", ests))]
+    longest = []
+    real_read = io.AudioFile.read
+    monkeypatch.setattr(io.AudioFile, "read", lambda self, a, b: longest.append(b - a) or real_read(self, a, b))
+    monkeypatch.setattr(bsseval, "_CACHE_BYTES", 3 * 8193 * 6 * 2 * 16)  # three frames per group
+    monkeypatch.setattr(inputs, "PIECE", 2 * rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficientWarning)
+        parts = bss_eval_images(Sources([io.AudioFile(p) for p in files[0]]),
+                                Sources([io.AudioFile(p) for p in files[1]]), rate, hop=hop_n)
+    assert max(longest) <= 2 * rate
+    for m in ("sdr", "isr", "sir", "sar"):
+        np.testing.assert_allclose(getattr(parts, m), getattr(whole, m), atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(parts.times, whole.times)

@@ -498,9 +498,8 @@ def _decompose_work(
 
     tiled = _tiles(N, starts, length, hop, L)
     n_seg = -(-N // length)
-    # one unit per frame transformed: the correlation pass (when tiled) and the projection pass
-    shown = bar(desc="scoring", total=n_frames + (n_seg if tiled and n_seg > group else 0), unit="frame",
-                show=progress)
+    # one unit per frame and pass: the correlations (when tiled), then the projections
+    shown = bar(desc="scoring", total=n_frames + (n_seg if tiled else 0), unit="frame", show=progress)
     if tiled:
         # Correlations from the frame spectra: segments back to back (the frames, then the
         # dropped tail), plus the pairs that straddle a boundary.
@@ -523,8 +522,7 @@ def _decompose_work(
             split(correlate, bins)
             if n_seg <= group:
                 kept = Z
-            else:
-                shown.update(len(seg))
+            shown.update(len(seg))
         stats = _join_stats(parts)
         active_all = stats["active"].any(axis=1)
         stats = {key: (v[:, :n_frames] if v is not None else None) for key, v in stats.items()}

@@ -26,6 +26,9 @@ from ..errors import AudioContentError, MismatchError, ParameterError
 
 __all__ = ["Sources", "as_sources", "check_finite", "check_rate", "prepare_pair", "prepare_sources"]
 
+#: Samples per read when a whole track is scanned or correlated piece by piece (24 s at 44.1 kHz).
+PIECE = 1 << 20
+
 
 def check_rate(rate) -> float:
     """The sample rate in Hz, or :class:`~shotoku.errors.ParameterError` unless it is positive.
@@ -202,9 +205,10 @@ class Sources:
                 row[..., lo - start : stop - start] = t[..., lo:stop] if isinstance(t, np.ndarray) else t.read(lo, stop)
                 row[..., stop - start : length] = 0.0
 
-    def blocks(self, size: int = 1 << 20):
-        """(start, float64 [shape=(S, C, n)]) over the whole length, ``size`` samples at a time
-        (the array is reused between blocks)."""
+    def blocks(self, size: int | None = None):
+        """(start, float64 [shape=(S, C, n)]) over the whole length, ``size`` (default
+        :data:`PIECE`) samples at a time (the array is reused between blocks)."""
+        size = PIECE if size is None else size
         buf = np.empty(self.shape[:2] + (min(size, self.length),))
         for start in range(0, self.length, size):
             n = min(size, self.length - start)

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.fft
 
+from . import inputs
+
 #: Threads for the FFTs and the per-frequency products (numpy and scipy release the GIL there);
 #: all the cores this process may use, at most 8. Set it to 1 for strictly serial work.
 THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
@@ -86,27 +88,24 @@ def boundary_correlations(signals: list, m: int, ends: np.ndarray, lags: int) ->
     return scipy.fft.irfft(np.conj(tf) @ hf, n=nfft, axis=0)[:lags]
 
 
-#: Samples per piece when whole-track correlations are summed piece by piece (24 s at 44.1 kHz).
-PIECE = 1 << 20
-
-
 def track_correlations(refs, ests, lags: int) -> np.ndarray:
     """``r[k, p, q] = Σ_n x[p, n] y[q, n + k]`` over whole tracks, p over the reference channels
     and q over [references, estimates] (:class:`~shotoku.metrics.inputs.Sources`), k < lags ->
-    float64 [shape=(lags, J·C, (J+K)·C)]. Read and correlated :data:`PIECE` samples at a time
+    float64 [shape=(lags, J·C, (J+K)·C)]. Read and correlated ``inputs.PIECE`` samples at a time
     (:func:`lag_correlations`), plus the pairs across the pieces' boundaries
     (:func:`boundary_correlations`): memory for a piece, not the track."""
     (J, C, N), K = refs.shape, ests.shape[0]
     m = J * C
+    piece = inputs.PIECE
     r = np.zeros((lags, m, (J + K) * C))
-    buf = np.empty((J + K, C, min(PIECE, N)))
-    for start in range(0, N, PIECE):
-        n = min(PIECE, N - start)
+    buf = np.empty((J + K, C, min(piece, N)))
+    for start in range(0, N, piece):
+        n = min(piece, N - start)
         refs.read(start, n, buf[:J])
         ests.read(start, n, buf[J:])
         flat = buf[..., :n].reshape((J + K) * C, n)
         r += lag_correlations(flat[:m], flat, lags)
-    ends = np.arange(PIECE, N, PIECE)
+    ends = np.arange(piece, N, piece)
     if len(ends):
         r += boundary_correlations([refs, ests], m, ends, lags)
     return r
