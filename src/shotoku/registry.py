@@ -92,7 +92,9 @@ class Method:
     blocks: str = "whole"
     #: ``plan(summary, rate, **arguments) -> {parameter: value}``: the values that fix what a
     #: "planned" method decides from the whole input (its objects' positions, ...), so that
-    #: every block gives the same objects under the same names.
+    #: every block gives the same objects under the same names. Keys with a leading underscore
+    #: are fitted state (ICA's demixing matrices): keyword-only arguments of the method that
+    #: are no user parameter and are not recorded.
     plan: Callable | None = None
 
     def check_channels(self, n_channels: int) -> None:
@@ -195,8 +197,8 @@ def method_from_function(name: str, func: Callable, *, description: str, channel
     params = {}
     takes_progress = False
     for p in inspect.signature(func).parameters.values():
-        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.name == "references":
-            continue
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.name == "references" or p.name.startswith("_"):
+            continue  # a leading underscore: fitted state a plan hands over, not a user's parameter
         if p.name == "progress":
             takes_progress = True
             continue

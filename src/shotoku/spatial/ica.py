@@ -104,10 +104,38 @@ def _named(images: np.ndarray) -> dict[str, np.ndarray]:
     return {f"source_{j + 1}": np.ascontiguousarray(img, dtype=np.float32) for j, img in enumerate(images)}
 
 
+def _fit_ica(x: np.ndarray, k: int, n_iter: int, tol: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """FastICA on x [shape=(C, N)] float64: (unmixing [shape=(K, C)], mixing [shape=(C, K)]), the
+    mixing matrix from projection-back."""
+    from sklearn.decomposition import FastICA
+
+    ica = FastICA(n_components=k, whiten="unit-variance", max_iter=int(n_iter), tol=float(tol),
+                  random_state=int(seed))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*did not converge.*")
+        ica.fit(x.T)
+    unmixing = ica.components_
+    return unmixing, _projection_back(x, unmixing @ x)
+
+
+def _plan_ica(summary: np.ndarray, rate: int, *, sources: int = 0, n_iter: int = 400, tol: float = 1e-5,
+              seed: int = 0, **_) -> dict:
+    """A long input's unmixing and mixing matrices, fitted once on its summary excerpt
+    (:func:`shotoku.separation.summary_excerpt`): every block is then the same linear map, so the
+    blocks join exactly and the sources keep their order."""
+    k = _check_sources(sources, summary, "ica")
+    if not np.any(summary):
+        return {}
+    unmixing, mixing = _fit_ica(summary.astype(np.float64), k, n_iter, tol, seed)
+    return {"_unmixing": unmixing, "_mixing": mixing}
+
+
 @register(
     "ica",
     description="FastICA (scikit-learn) for instantaneous determined mixtures (sources <= channels)",
     channels="multi",
+    blocks="planned",
+    plan=_plan_ica,
 )
 def separate_ica(
     mixture: np.ndarray,
@@ -117,12 +145,16 @@ def separate_ica(
     n_iter: int = 400,
     tol: float = 1e-5,
     seed: int = 0,
+    _unmixing: np.ndarray | None = None,
+    _mixing: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Separate an instantaneous (gain-only) mixture with FastICA.
 
     Fits ``x = A s`` with scikit-learn's FastICA (logcosh contrast, unit-variance whitening) on the
     time-domain samples, then projects each independent component back onto every channel.
-    Only right for mixtures without delays or reverberation; use ``auxiva`` for those.
+    Only right for mixtures without delays or reverberation; use ``auxiva`` for those. A long
+    input is fitted once on a summary of it and separated block by block with those matrices
+    (``_unmixing``, ``_mixing``: given by the plan, not by users).
 
     Parameters
     ----------
@@ -139,32 +171,61 @@ def separate_ica(
     sources = channels the images add up to the mixture (to float32 rounding).
     The order of the sources is arbitrary (ICA's permutation ambiguity).
     """
-    from sklearn.decomposition import FastICA
-
-    k = _check_sources(sources, mixture, "ica")
-    if (silent := _silent(mixture, k)) is not None:
-        return silent
     x = mixture.astype(np.float64)
-    ica = FastICA(
-        n_components=k,
-        whiten="unit-variance",
-        max_iter=int(n_iter),
-        tol=float(tol),
-        random_state=int(seed),
-    )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*did not converge.*")
-        ica.fit(x.T)
-    y = ica.components_ @ x  # (K, N): unmixing applied to the uncentred mixture
-    a = _projection_back(x, y)  # (C, K)
-    images = a.T[:, :, None] * y[:, None, :]  # (K, C, N)
+    if _unmixing is None:
+        k = _check_sources(sources, mixture, "ica")
+        if (silent := _silent(mixture, k)) is not None:
+            return silent
+        _unmixing, _mixing = _fit_ica(x, k, n_iter, tol, seed)
+    y = _unmixing @ x  # (K, N): unmixing applied to the uncentred mixture
+    images = _mixing.T[:, :, None] * y[:, None, :]  # (K, C, N)
     return _named(images)
+
+
+def _auxiva_frame(n_fft: int, rate: int) -> int:
+    n_fft = int(n_fft) or int(2 ** round(np.log2(0.064 * rate)))
+    if n_fft < 16 or n_fft % 2:
+        raise ParameterError(f"method 'auxiva': n_fft must be an even number >= 16, got {n_fft}")
+    return n_fft
+
+
+def _fit_auxiva(spec: np.ndarray, k: int, n_iter: int, model: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """AuxIVA on a mixture's STFT [shape=(C, F, T)] complex128: (demixing [shape=(F, K, C)],
+    mixing from projection-back [shape=(F, C, K)])."""
+    import pyroomacoustics as pra
+
+    if model not in ("laplace", "gauss"):
+        raise ParameterError(f"method 'auxiva': model must be 'laplace' or 'gauss', got '{model}'")
+    rng = np.random.default_rng(seed)
+    scale = 1e-6 * np.sqrt(np.mean(np.abs(spec) ** 2)) + 1e-12
+    dither = scale * (rng.standard_normal(spec.shape) + 1j * rng.standard_normal(spec.shape)) / np.sqrt(2)
+    fit_in = np.ascontiguousarray((spec + dither).transpose(2, 1, 0))  # (T, F, C), the library's layout
+    _, w = pra.bss.auxiva(
+        fit_in, n_src=k, n_iter=int(n_iter), proj_back=False, model=model, return_filters=True
+    )  # w: (F, K, C) demixing matrices
+    x_f = spec.transpose(1, 0, 2)  # (F, C, T)
+    return w, _projection_back(x_f, w @ x_f)
+
+
+def _plan_auxiva(summary: np.ndarray, rate: int, *, sources: int = 0, n_iter: int = 50, n_fft: int = 0,
+                 model: str = "gauss", seed: int = 0, **_) -> dict:
+    """A long input's demixing and mixing matrices, fitted once on its summary excerpt: every
+    block is then filtered alike, so the sources keep their order across blocks."""
+    k = _check_sources(sources, summary, "auxiva")
+    if not np.any(summary):
+        return {}
+    n_fft = _auxiva_frame(n_fft, rate)
+    spec = np.asarray(stft(summary, n_fft=n_fft, hop=n_fft // 4)).astype(np.complex128)
+    demixing, mixing = _fit_auxiva(spec, k, n_iter, model, seed)
+    return {"_demixing": demixing, "_mixing": mixing}
 
 
 @register(
     "auxiva",
     description="AuxIVA (pyroomacoustics) with projection-back, for convolutive determined mixtures",
     channels="multi",
+    blocks="planned",
+    plan=_plan_auxiva,
 )
 def separate_auxiva(
     mixture: np.ndarray,
@@ -175,13 +236,17 @@ def separate_auxiva(
     n_fft: int = 0,
     model: str = "gauss",
     seed: int = 0,
+    _demixing: np.ndarray | None = None,
+    _mixing: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Separate a convolutive (delayed, reverberant) mixture with AuxIVA.
 
     STFT of every channel (``shotoku.spectral.stft``, hop n_fft/4), demixing matrices W(f) fitted
     by AuxIVA with iterative-projection updates (``pyroomacoustics.bss.auxiva``, identity start;
     OverIVA when sources < channels), components ``y(f,t) = W(f) x(f,t)``, projection-back of each
-    component onto every channel per frequency, inverse STFT.
+    component onto every channel per frequency, inverse STFT. A long input is fitted once on a
+    summary of it and separated block by block with those matrices (``_demixing``, ``_mixing``:
+    given by the plan, not by users).
 
     The frame must be long compared with the inter-channel delays and the early reverberation for
     the per-frequency instantaneous model to hold, yet short enough to leave many frames for the
@@ -207,31 +272,16 @@ def separate_auxiva(
     sources = channels the images add up to the mixture (to STFT rounding).
     The order of the sources is arbitrary.
     """
-    import pyroomacoustics as pra
-
-    k = _check_sources(sources, mixture, "auxiva")
-    if (silent := _silent(mixture, k)) is not None:
-        return silent
-    if model not in ("laplace", "gauss"):
-        raise ParameterError(f"method 'auxiva': model must be 'laplace' or 'gauss', got '{model}'")
-    n_fft = int(n_fft) or int(2 ** round(np.log2(0.064 * rate)))
-    if n_fft < 16 or n_fft % 2:
-        raise ParameterError(f"method 'auxiva': n_fft must be an even number >= 16, got {n_fft}")
-    n_samples = mixture.shape[-1]
+    n_fft = _auxiva_frame(n_fft, rate)
     hop = n_fft // 4
-
+    if _demixing is None:
+        k = _check_sources(sources, mixture, "auxiva")
+        if (silent := _silent(mixture, k)) is not None:
+            return silent
     spec = np.asarray(stft(mixture, n_fft=n_fft, hop=hop)).astype(np.complex128)  # (C, F, T)
-    rng = np.random.default_rng(seed)
-    scale = 1e-6 * np.sqrt(np.mean(np.abs(spec) ** 2)) + 1e-12
-    dither = scale * (rng.standard_normal(spec.shape) + 1j * rng.standard_normal(spec.shape)) / np.sqrt(2)
-    fit_in = np.ascontiguousarray((spec + dither).transpose(2, 1, 0))  # (T, F, C), the library's layout
-
-    _, w = pra.bss.auxiva(
-        fit_in, n_src=k, n_iter=int(n_iter), proj_back=False, model=model, return_filters=True
-    )  # w: (F, K, C) demixing matrices
-    x_f = spec.transpose(1, 0, 2)  # (F, C, T)
-    y = w @ x_f  # (F, K, T)
-    a = _projection_back(x_f, y)  # (F, C, K)
-    img_spec = a.transpose(2, 1, 0)[:, :, :, None] * y.transpose(1, 0, 2)[:, None, :, :]  # (K, C, F, T)
-    images = istft(img_spec.astype(np.complex64), n_fft=n_fft, hop=hop, length=n_samples)
+    if _demixing is None:
+        _demixing, _mixing = _fit_auxiva(spec, k, n_iter, model, seed)
+    y = _demixing @ spec.transpose(1, 0, 2)  # (F, K, T)
+    img_spec = _mixing.transpose(2, 1, 0)[:, :, :, None] * y.transpose(1, 0, 2)[:, None, :, :]  # (K, C, F, T)
+    images = istft(img_spec.astype(np.complex64), n_fft=n_fft, hop=hop, length=mixture.shape[-1])
     return _named(np.asarray(images))
