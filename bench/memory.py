@@ -45,7 +45,7 @@ INTRO = (
     "scores the true images against themselves. Goal: at most 2 GB at 10 minutes, at most 0.1 GB "
     "more per extra minute."
 )
-METHODS = ("adress", "duet", "projet", "oracle-irm", "mmdensenet", "evaluate")
+METHODS = ("adress", "duet", "projet", "ica", "auxiva", "oracle-irm", "mmdensenet", "evaluate")
 
 
 def scene_files(minutes: float, folder: Path) -> tuple[Path, Path]:
