@@ -4,8 +4,9 @@ One 60 s scene (a synthetic song, seed 0, its four stems panned at 20° spacing 
 is tiled to each length (every repeat at another gain, so no two minutes are identical) and
 written as float WAV with its four true images. Each method then separates it through the CLI in
 a fresh process, ``shotoku -q separate SONG -o OUT --overwrite -m METHOD``: reading, separation
-and writing included. The peak resident memory of that process (``ru_maxrss`` from ``wait4``)
-and its wall and CPU time are recorded. ``evaluate`` scores the true images against themselves.
+and writing included. The peak resident memory of that process (``ru_maxrss`` from ``wait4``,
+taken by a small launcher so that this script's own memory never counts) and its wall and CPU
+time are recorded. ``evaluate`` scores the true images against themselves.
 
 Printed as a Markdown table and appended to the "Memory against song length" section of
 docs/benchmarks.md with the date, the machine and the command. The goal (long inputs separated
@@ -83,16 +84,41 @@ def scene_files(minutes: float, folder: Path) -> tuple[Path, Path]:
     return mixture, target / "truth"
 
 
+# Linux keeps the larger of a process's peak before and after exec in ru_maxrss, and a process
+# spawned from this one starts with this one's memory mapped (the rendered scene, synth's
+# imports: up to about 1 GB). So the command runs under this small launcher, a fresh interpreter
+# that spawns it and reports the command's own ru_maxrss, CPU time and exit status on a pipe.
+_LAUNCHER = """
+import os, sys
+fd = int(sys.argv[1])
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, u = os.wait4(pid, 0)
+os.write(fd, ("%d %r %d" % (u.ru_maxrss, u.ru_utime + u.ru_stime, os.waitstatus_to_exitcode(status))).encode())
+"""
+
+
 def measure(argv: list[str]) -> dict:
-    """Run ``argv`` to the end: wall s, CPU s (user + sys), peak RSS in GB, exit status."""
+    """Run ``argv`` to the end: wall s, CPU s (user + sys), peak RSS in GB, exit status.
+
+    The peak is the command's own (``ru_maxrss`` through :data:`_LAUNCHER`), not this process's.
+    """
+    read, write = os.pipe()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
+    proc = subprocess.Popen([sys.executable, "-I", "-c", _LAUNCHER, str(write), *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, pass_fds=(write,))
+    os.close(write)
     err = proc.stderr.read().decode(errors="replace").strip()
+    proc.wait()
+    wall = time.perf_counter() - t0
+    with os.fdopen(read) as f:
+        report = f.read().split()
     proc.stderr.close()
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_gb": usage.ru_maxrss * 1024 / 1e9,
-            "status": os.waitstatus_to_exitcode(status), "error": err.splitlines()[-1] if err else ""}
+    if len(report) != 3:
+        return {"wall_s": wall, "cpu_s": float("nan"), "peak_gb": float("nan"), "status": proc.returncode,
+                "error": err.splitlines()[-1] if err else "launcher failed"}
+    maxrss_kb, cpu_s, status = int(report[0]), float(report[1]), int(report[2])
+    return {"wall_s": wall, "cpu_s": cpu_s, "peak_gb": maxrss_kb * 1024 / 1e9,
+            "status": status, "error": err.splitlines()[-1] if err else ""}
 
 
 def main() -> int:
