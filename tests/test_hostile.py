@@ -203,3 +203,26 @@ def test_true_stems_scored_against_themselves(tmp_path):
     r = run("evaluate", folder, folder)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert r.stdout.count("inf") >= 2, r.stdout
+
+
+def test_every_file_written_follows_the_umask(song, tmp_path):
+    """Images, their record, the scores JSON and a checkpoint all get the user's umask (0o022: 0644)."""
+    import torch
+
+    from shotoku.models import build_model
+    from shotoku.models.checkpoint import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        r = run("separate", song / "song.wav", "-o", out, "--method", "adress", "--sources", "2")
+        assert r.returncode == 0, r.stderr
+        r = run("evaluate", out, out, "--json", tmp_path / "scores.json")
+        assert r.returncode == 0, r.stderr
+        torch.manual_seed(0)
+        save_checkpoint(tmp_path / "model.pt", build_model("deepconvsep", ["vocals", "other"]))
+    finally:
+        os.umask(old)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"scores.json", "model.pt", "separation.json"}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: "0o644" for p in written}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +87,8 @@ def write_museval_json(path, names, scores: Scores) -> Path:
     if not folder.is_dir():
         raise OutputError(f"cannot write '{path}': folder '{folder}' does not exist")
     text = json.dumps(museval_json(names, scores), indent=2, allow_nan=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    from ..io import write_text
+
+    write_text(path, text + "\n")
     return path
 

@@ -18,7 +18,6 @@ only, so that it loads with ``torch.load(weights_only=True)`` and never runs pic
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import InputFileError, OutputError, ShotokuError
@@ -73,18 +72,13 @@ def save_checkpoint(path: str | os.PathLike, model, *, training: dict | None = N
         "training": dict(training or {}),
         "shotoku_version": _version(),
     }
+    from ..io import atomic_path
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(f"cannot write checkpoint {path}: {exc.strerror or exc}; choose a writable path") from None
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except OutputError as exc:
+        raise OutputError(f"cannot write checkpoint: {exc}; choose a writable path") from None
     return path
 
 
