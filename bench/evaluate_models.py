@@ -13,7 +13,10 @@ the estimate of every stem (their per-song scores are kept in ``bench/out/evalua
 beside the songs, so that scoring a new checkpoint does not recompute them). Every estimate comes from ``shotoku.separation.run`` and is scored
 with ``shotoku.evaluation.score`` (BSS Eval v4, 1 s frames). Per stem: the median over songs of
 each song's median framewise SDR (silent stems, for which SDR is undefined, are left out); the
-"mean" column averages the four stems, and "gain" is that mean minus the mixture's.
+"mean" column averages the four stems, and "gain" is that mean minus the mixture's. Each
+checkpoint is also scored with its architecture's initial weights (seed 0, no training step):
+ratio masks that differ by frequency band already beat the mixture as the estimate of every
+stem, so that row is the floor its training is to be read against.
 
 Printed, and appended to the "Trained models" section of docs/benchmarks.md with the date,
 machine and command.
@@ -27,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -89,6 +93,27 @@ def heldout_songs(folder: Path, n: int, seed: int, seconds: float):
     return list(open_dataset(folder, targets=STEMS).select([f"synth-{i:04d}" for i in range(n)]))
 
 
+def initial_weights(checkpoint, folder: Path, seed: int = 0) -> Path:
+    """A checkpoint of ``checkpoint``'s architecture, configuration and targets with the initial
+    weights that ``seed`` gives (no training step): the floor a trained model is to be read against.
+    Written once under ``folder``."""
+    import torch
+
+    from shotoku.models import build_model
+    from shotoku.models.checkpoint import read_checkpoint, save_checkpoint
+
+    info = read_checkpoint(checkpoint)
+    config = info["config"]
+    digest = hashlib.sha1(json.dumps([config, info["targets"], info["channels"]], sort_keys=True, default=str).encode())
+    key = f"{info['architecture']}-{config.get('preset', 'custom')}-{digest.hexdigest()[:8]}"
+    path = Path(folder) / f"initial-{key}-seed{seed}.pt"
+    if not path.is_file():
+        torch.manual_seed(seed)
+        model = build_model(info["architecture"], info["targets"], channels=info["channels"], config=config)
+        save_checkpoint(path, model, training={"steps": 0, "seed": seed})
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", action="append", default=[], help="a checkpoint to score (default: the shipped ones)")
@@ -123,6 +148,9 @@ def main(argv=None) -> int:
     for name, path in checkpoints.items():
         for post in (False, True):
             methods.append((f"{name}{' + Wiener' if post else ''}", "model", {"checkpoint": str(path), "postfilter": post}))
+        # the same network before any training: band-dependent masks already beat the mixture
+        initial = initial_weights(path, Path(args.data).parent / "initial-weights")
+        methods.append((f"{name}, initial weights (no training)", "model", {"checkpoint": str(initial)}))
 
     cache_path = Path(args.data).parent / "evaluate_models-cache.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
