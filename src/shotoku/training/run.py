@@ -239,7 +239,7 @@ class RunCheckpoints(_callback_base()):
         from ..models.checkpoint import save_checkpoint
 
         tmp = self.out / ".last.ckpt.tmp"
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # the whole state: optimiser, schedule, loops (resume)
         if trainer.is_global_zero:
             os.replace(tmp, self.out / "last.ckpt")
             meta = self._training_meta(trainer, pl_module)

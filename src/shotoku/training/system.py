@@ -15,11 +15,19 @@ values are those of all tracks.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
 from ..errors import ShotokuError
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's tips about its hosted services from a run's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip:")
 
 
 def lightning():
@@ -28,6 +36,9 @@ def lightning():
         import lightning as L
     except ImportError:
         raise ShotokuError("shotoku train needs Lightning: pip install 'shotoku[train]'") from None
+    for handler in logging.getLogger("lightning.pytorch").handlers:  # records of its sub-loggers end there
+        if not any(isinstance(f, _NoAdverts) for f in handler.filters):
+            handler.addFilter(_NoAdverts())
     return L
 
 
