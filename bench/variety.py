@@ -93,11 +93,17 @@ def train(condition: str, data: Path, steps: int, out: Path) -> tuple[Path, floa
             "--data", str(data), "--val-tracks", "2", "--batch-size", "4", "--excerpt-seconds", "1.5",
             "--steps", str(steps), "--val-every", str(steps), "--patience", "100", "--threads", "1",
             "--accelerator", "cpu", "--seed", "0", "--out", str(run), "--no-progress"]
-    if (run / "last.ckpt").is_file():
-        argv.append("--resume")
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"training {condition} failed: {done.stderr.strip().splitlines()[-1:]}")
+    finished = False
+    if (run / "last.pt").is_file():
+        from shotoku.models.checkpoint import read_checkpoint
+
+        finished = int(read_checkpoint(run / "last.pt").get("training", {}).get("steps", 0)) >= steps
+    if not finished:
+        if (run / "last.ckpt").is_file():
+            argv.append("--resume")
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"training {condition} failed: {done.stderr.strip().splitlines()[-1:]}")
     val = math.nan
     for metrics in sorted((run / "logs").glob("version_*/metrics.csv")):
         with open(metrics, newline="") as f:
@@ -109,7 +115,8 @@ def train(condition: str, data: Path, steps: int, out: Path) -> tuple[Path, floa
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=150, help="optimiser steps of every condition")
+    ap.add_argument("--steps", type=int, default=150, help="optimiser steps of every condition (a run that has "
+                    "them already is scored, not trained again)")
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     ap.add_argument("--seconds", type=float, default=8.0, help="length of every training song")
     ap.add_argument("--heldout", default="bench/out/heldout-synth", help="folder of the held-out songs")
