@@ -86,8 +86,9 @@ def songs_folder(kind, n: int, seconds: float, out: Path) -> Path:
     return folder
 
 
-def train(condition: str, data: Path, steps: int, out: Path) -> tuple[Path, float]:
-    """Train (or resume) the condition's run; returns (last checkpoint, validation SDR at its end)."""
+def train(condition: str, data: Path, steps: int, out: Path) -> tuple[Path, float, float]:
+    """Train (or resume) the condition's run; returns (last checkpoint, validation SDR at its end,
+    minutes of training as the run recorded them)."""
     run = out / f"run-{condition}-{steps}"
     argv = [sys.executable, "-m", "shotoku", "train", "--model", "mmdensenet", "--config", "cpu",
             "--data", str(data), "--val-tracks", "2", "--batch-size", "4", "--excerpt-seconds", "1.5",
@@ -110,7 +111,10 @@ def train(condition: str, data: Path, steps: int, out: Path) -> tuple[Path, floa
             for row in csv.DictReader(f):
                 if row.get("val/sdr"):
                     val = float(row["val/sdr"])
-    return run / "last.pt", val
+    from shotoku.models.checkpoint import read_checkpoint
+
+    seconds = float(read_checkpoint(run / "last.pt").get("training", {}).get("seconds", math.nan))
+    return run / "last.pt", val, seconds / 60
 
 
 def main(argv=None) -> int:
@@ -141,9 +145,7 @@ def main(argv=None) -> int:
     for condition in args.conditions:
         kind, n = CONDITIONS[condition]
         data = songs_folder(kind, n, args.seconds, Path(args.out))
-        start = time.perf_counter()
-        checkpoint, val = train(condition, data, args.steps, Path(args.out))
-        minutes = (time.perf_counter() - start) / 60
+        checkpoint, val, minutes = train(condition, data, args.steps, Path(args.out))
         row = summarise([song_scores(t, "model", checkpoint=str(checkpoint)) for t in tracks])
         sources = "catalogue" if kind == "catalogue" else f"{kind} soundfont{'s' if kind > 1 else ''}"
         rows.append({"condition": condition, "songs": n - 2, "sources": sources, "val": val,
