@@ -117,6 +117,10 @@ def train(condition: str, data: Path, steps: int, out: Path) -> tuple[Path, floa
     return run / "last.pt", val, seconds / 60
 
 
+def fmt(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "-"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=150, help="optimiser steps of every condition (a run that has "
@@ -157,7 +161,7 @@ def main(argv=None) -> int:
              "other | validation SDR (dB) | training minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['condition']} | {r['songs']} | {r['sources']} | **{r['gain']:+.2f}** | "
-                     + " | ".join(f"{r[s]:.2f}" for s in STEMS) + f" | {r['val']:.2f} | {r['minutes']:.1f} |")
+                     + " | ".join(f"{r[s]:.2f}" for s in STEMS) + f" | {fmt(r['val'], '.2f')} | {fmt(r['minutes'] or math.nan, '.1f')} |")
     table = "\n".join(lines)
     print(table)
     if not args.no_record:
