@@ -146,7 +146,11 @@ def main(argv=None) -> int:
     checkpoints = {Path(c).stem if Path(c).stem not in ("best", "last") else str(c): Path(c) for c in args.checkpoint}
     checkpoints = checkpoints or shipped()
     for name, path in checkpoints.items():
-        for post in (False, True):
+        from shotoku.models import get_architecture
+        from shotoku.models.checkpoint import read_checkpoint
+
+        spectral = get_architecture(read_checkpoint(path)["architecture"]).DOMAIN == "spectrogram"
+        for post in (False, True) if spectral else (False,):  # the Wiener post-filter needs a spectrogram model
             methods.append((f"{name}{' + Wiener' if post else ''}", "model", {"checkpoint": str(path), "postfilter": post}))
         # the same network before any training: band-dependent masks already beat the mixture
         initial = initial_weights(path, Path(args.data).parent / "initial-weights")
