@@ -93,16 +93,16 @@ def heldout_songs(folder: Path, n: int, seed: int, seconds: float):
     return list(open_dataset(folder, targets=STEMS).select([f"synth-{i:04d}" for i in range(n)]))
 
 
-def initial_weights(checkpoint, folder: Path, seed: int = 0) -> Path:
-    """A checkpoint of ``checkpoint``'s architecture, configuration and targets with the initial
-    weights that ``seed`` gives (no training step): the floor a trained model is to be read against.
-    Written once under ``folder``."""
+def initial_weights(info: dict, folder: Path, seed: int = 0) -> Path:
+    """A checkpoint of the architecture, configuration and targets of ``info`` (a checkpoint as
+    :func:`~shotoku.models.checkpoint.read_checkpoint` returns it) with the initial weights that
+    ``seed`` gives (no training step): the floor a trained model is to be read against. Written
+    once under ``folder``."""
     import torch
 
     from shotoku.models import build_model
-    from shotoku.models.checkpoint import read_checkpoint, save_checkpoint
+    from shotoku.models.checkpoint import save_checkpoint
 
-    info = read_checkpoint(checkpoint)
     config = info["config"]
     digest = hashlib.sha1(json.dumps([config, info["targets"], info["channels"]], sort_keys=True, default=str).encode())
     key = f"{info['architecture']}-{config.get('preset', 'custom')}-{digest.hexdigest()[:8]}"
@@ -128,7 +128,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    from shotoku.models import get_architecture
     from shotoku.models.catalog import shipped
+    from shotoku.models.checkpoint import read_checkpoint
 
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -145,15 +147,13 @@ def main(argv=None) -> int:
                ("oracle-wiener", "oracle-wiener", {})]
     checkpoints = {Path(c).stem if Path(c).stem not in ("best", "last") else str(c): Path(c) for c in args.checkpoint}
     checkpoints = checkpoints or shipped()
+    stored = {name: read_checkpoint(path) for name, path in checkpoints.items()}
     for name, path in checkpoints.items():
-        from shotoku.models import get_architecture
-        from shotoku.models.checkpoint import read_checkpoint
-
-        spectral = get_architecture(read_checkpoint(path)["architecture"]).DOMAIN == "spectrogram"
+        spectral = get_architecture(stored[name]["architecture"]).DOMAIN == "spectrogram"
         for post in (False, True) if spectral else (False,):  # the Wiener post-filter needs a spectrogram model
             methods.append((f"{name}{' + Wiener' if post else ''}", "model", {"checkpoint": str(path), "postfilter": post}))
         # the same network before any training: band-dependent masks already beat the mixture
-        initial = initial_weights(path, Path(args.data).parent / "initial-weights")
+        initial = initial_weights(stored[name], Path(args.data).parent / "initial-weights")
         methods.append((f"{name}, initial weights (no training)", "model", {"checkpoint": str(initial)}))
 
     cache_path = Path(args.data).parent / "evaluate_models-cache.json"
@@ -185,10 +185,8 @@ def main(argv=None) -> int:
 
     load_end = os.getloadavg()[0]
     details = []
-    for name, path in checkpoints.items():
-        from shotoku.models.checkpoint import read_checkpoint
-
-        info = read_checkpoint(path).get("training", {})
+    for name in checkpoints:
+        info = stored[name].get("training", {})
         details.append(f"`{name}`: {info.get('steps', '?')} steps, {float(info.get('seconds', 0)) / 3600:.2f} h of "
                        f"training (best validation SDR {float(info.get('best_val_sdr', math.nan)):.2f} dB)")
     entry = "\n".join([

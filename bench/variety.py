@@ -141,7 +141,9 @@ def main(argv=None) -> int:
     mixture = summarise([song_scores(t, "mixture") for t in tracks])["mean"]
     rows = []
     shipped = ROOT / "src" / "shotoku" / "models" / "weights" / "mmdensenet.pt"  # its architecture and config
-    untrained = initial_weights(shipped, Path(args.out))
+    from shotoku.models.checkpoint import read_checkpoint
+
+    untrained = initial_weights(read_checkpoint(shipped), Path(args.out))
     row = summarise([song_scores(t, "model", checkpoint=str(untrained)) for t in tracks])
     rows.append({"condition": "untrained", "songs": 0, "sources": "-", "val": math.nan, "gain": row["mean"] - mixture,
                  "minutes": 0.0, **{s: row[s] for s in STEMS}})
